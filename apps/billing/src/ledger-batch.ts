@@ -1,0 +1,37 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { ConsumedBatch, ConsumedRecord } from '@meterlink/kafka';
+import { withTransaction, type Pool, type PoolClient } from '@meterlink/postgres';
+import { PG_POOL } from './tokens';
+
+export const BILLING_CONSUMER = 'billing';
+
+/**
+ * Runs a batch's writes in one transaction with the partition's next offset: records below the
+ * stored offset were already applied and are skipped, which makes Kafka redelivery harmless.
+ */
+@Injectable()
+export class LedgerBatch {
+  constructor(@Inject(PG_POOL) private readonly pool: Pool) {}
+
+  async apply<T>(
+    batch: ConsumedBatch<T>,
+    write: (client: PoolClient, records: ConsumedRecord<T>[]) => Promise<void>,
+  ): Promise<void> {
+    await withTransaction(this.pool, async (client) => {
+      const { rows } = await client.query<{ next_offset: string }>(
+        'SELECT next_offset FROM billing.consumed_offsets WHERE consumer = $1 AND topic = $2 AND partition = $3 FOR UPDATE',
+        [BILLING_CONSUMER, batch.topic, batch.partition],
+      );
+      const applied = rows[0] ? BigInt(rows[0].next_offset) : -1n;
+      const fresh = batch.records.filter((r) => BigInt(r.offset) >= applied);
+      if (fresh.length === 0) return;
+      await write(client, fresh);
+      const next = (BigInt(fresh.at(-1)!.offset) + 1n).toString();
+      await client.query(
+        `INSERT INTO billing.consumed_offsets (consumer, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (consumer, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset`,
+        [BILLING_CONSUMER, batch.topic, batch.partition, next],
+      );
+    });
+  }
+}

@@ -1,0 +1,4 @@
+export const COVERAGE_CONFIG = Symbol('COVERAGE_CONFIG');
+export const PRODUCER = Symbol('PRODUCER');
+export const FLEET_VIEW = Symbol('FLEET_VIEW');
+export const REDIS = Symbol('REDIS');

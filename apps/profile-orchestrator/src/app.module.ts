@@ -1,0 +1,113 @@
+import { join } from 'node:path';
+import {
+  Inject,
+  Injectable,
+  Module,
+  type BeforeApplicationShutdown,
+  type DynamicModule,
+  type OnApplicationShutdown,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
+import type { Kafka } from 'kafkajs';
+import { FleetView } from '@meterlink/fleet-view';
+import type { BatchingProducer } from '@meterlink/kafka';
+import { HealthRegistry } from '@meterlink/observability';
+import { createPool, migrate, pingPostgres, type Pool } from '@meterlink/postgres';
+import { ObservabilityModule } from '@meterlink/service-kit';
+import type { OrchestratorConfig } from './config';
+import { FLEET_VIEW, ORCHESTRATOR_CONFIG, PG_POOL, PRODUCER } from './tokens';
+import { EIM_KEY_STORE } from './eim-keys/eim-key.tokens';
+import { FileEimKeyStore } from './eim-keys/eim-key.store';
+import { JwksController } from './eim-keys/jwks.controller';
+import { OutboxPublisher } from './outbox/outbox.publisher';
+import { SwapsRepository } from './swaps.repository';
+import { SwapSagaService } from './swap-saga.service';
+import { StartSwapConsumer } from './start-swap/start-swap.consumer';
+import { HandleEsipaConsumer } from './handle-esipa/handle-esipa.consumer';
+import { ConfirmSwapConsumer } from './confirm-swap/confirm-swap.consumer';
+import { ActiveSwapsCache } from './confirm-swap/active-swaps.cache';
+import { ExpireSwapsService } from './expire-swaps/expire-swaps.service';
+
+export const ORCHESTRATOR_MIGRATIONS = join(__dirname, '..', 'migrations');
+
+@Injectable()
+class OrchestratorLifecycle
+  implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown
+{
+  constructor(
+    @Inject(ORCHESTRATOR_CONFIG) private readonly config: OrchestratorConfig,
+    @Inject(PG_POOL) private readonly pool: Pool,
+    @Inject(PRODUCER) private readonly producer: BatchingProducer,
+    @Inject(FLEET_VIEW) private readonly fleet: FleetView,
+    @Inject(EIM_KEY_STORE) private readonly keys: FileEimKeyStore,
+    private readonly outbox: OutboxPublisher,
+    private readonly active: ActiveSwapsCache,
+    private readonly expiry: ExpireSwapsService,
+    health: HealthRegistry,
+  ) {
+    health.register('postgres', () => pingPostgres(pool));
+    health.register('kafka', () =>
+      producer.isConnected() ? { ok: true } : { ok: false, detail: 'producer disconnected' },
+    );
+    health.register('fleet-view', () =>
+      fleet.isCaughtUp() ? { ok: true } : { ok: false, detail: 'replaying' },
+    );
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    await migrate(this.pool, 'orchestrator', ORCHESTRATOR_MIGRATIONS);
+    await this.keys.load();
+    await this.producer.connect();
+    await this.fleet.start();
+    await this.fleet.waitUntilCaughtUp();
+    await this.active.refresh();
+    this.active.start(500);
+    this.outbox.start();
+    this.expiry.start();
+    void this.config;
+  }
+
+  beforeApplicationShutdown(): void {
+    this.expiry.stop();
+    this.active.stop();
+  }
+
+  /** After Nest stopped the Kafka transport: drain the outbox, then close connections. */
+  async onApplicationShutdown(): Promise<void> {
+    await this.outbox.stop();
+    await this.producer.stop();
+    await this.fleet.stop();
+    await this.pool.end();
+  }
+}
+
+@Module({})
+export class ProfileOrchestratorModule {
+  static register(
+    config: OrchestratorConfig,
+    kafka: Kafka,
+    producer: BatchingProducer,
+  ): DynamicModule {
+    return {
+      module: ProfileOrchestratorModule,
+      imports: [ObservabilityModule],
+      controllers: [JwksController, StartSwapConsumer, HandleEsipaConsumer, ConfirmSwapConsumer],
+      providers: [
+        { provide: ORCHESTRATOR_CONFIG, useValue: config },
+        { provide: PRODUCER, useValue: producer },
+        {
+          provide: PG_POOL,
+          useFactory: () => createPool(config.DATABASE_URL, 'profile-orchestrator'),
+        },
+        { provide: FLEET_VIEW, useFactory: () => new FleetView(kafka, 'profile-orchestrator') },
+        { provide: EIM_KEY_STORE, useFactory: () => new FileEimKeyStore(config.EIM_KEY_FILE) },
+        SwapsRepository,
+        OutboxPublisher,
+        SwapSagaService,
+        ActiveSwapsCache,
+        ExpireSwapsService,
+        OrchestratorLifecycle,
+      ],
+    };
+  }
+}

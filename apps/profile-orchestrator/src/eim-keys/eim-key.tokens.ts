@@ -1,0 +1,1 @@
+export const EIM_KEY_STORE = Symbol('EIM_KEY_STORE');

@@ -1,0 +1,4 @@
+export const ORCHESTRATOR_CONFIG = Symbol('ORCHESTRATOR_CONFIG');
+export const PG_POOL = Symbol('PG_POOL');
+export const PRODUCER = Symbol('PRODUCER');
+export const FLEET_VIEW = Symbol('FLEET_VIEW');

@@ -1,0 +1,100 @@
+import { join } from 'node:path';
+import {
+  Inject,
+  Injectable,
+  Module,
+  type BeforeApplicationShutdown,
+  type DynamicModule,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { BatchingProducer, createKafka, ensureTopics } from '@meterlink/kafka';
+import { HealthRegistry } from '@meterlink/observability';
+import { createPool, migrate, pingPostgres, type Pool } from '@meterlink/postgres';
+import { ObservabilityModule } from '@meterlink/service-kit';
+import type { RegistryConfig } from './config';
+import { KAFKA, PG_POOL, PRODUCER, REGISTRY_CONFIG } from './tokens';
+import { ApiAuthGuard } from './auth/api-auth.guard';
+import { DynsecClient } from './broker/dynsec.client';
+import { BrokerCredentialsService } from './broker/broker-credentials.service';
+import { FleetPublisherService } from './fleet-publisher/fleet-publisher.service';
+import { ImportCatalogueService } from './import-catalogue/import-catalogue.service';
+import { ImportController } from './import-manifest/import-manifest.controller';
+import { ImportManifestService } from './import-manifest/import-manifest.service';
+import { MetersController } from './meters/meters.controller';
+import { MetersRepository } from './meters/meters.repository';
+import type { Kafka } from 'kafkajs';
+
+export const REGISTRY_MIGRATIONS = join(__dirname, '..', 'migrations');
+
+@Injectable()
+class RegistryLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  constructor(
+    @Inject(PG_POOL) private readonly pool: Pool,
+    @Inject(KAFKA) private readonly kafka: Kafka,
+    @Inject(PRODUCER) private readonly producer: BatchingProducer,
+    private readonly dynsec: DynsecClient,
+    health: HealthRegistry,
+  ) {
+    health.register('postgres', () => pingPostgres(pool));
+    health.register('kafka', () =>
+      producer.isConnected() ? { ok: true } : { ok: false, detail: 'producer disconnected' },
+    );
+    health.register('broker-admin', () =>
+      dynsec.isConnected() ? { ok: true } : { ok: false, detail: 'not connected' },
+    );
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    await migrate(this.pool, 'registry', REGISTRY_MIGRATIONS);
+    // The registry owns the fleet topics; creating missing contract topics here keeps a fresh
+    // cluster usable without a separate step (existing topics are left alone).
+    await ensureTopics(this.kafka);
+    await this.producer.connect();
+    await this.dynsec.connect();
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.producer.stop();
+    await this.dynsec.close();
+    await this.pool.end();
+  }
+}
+
+@Module({})
+export class RegistryModule {
+  static register(config: RegistryConfig): DynamicModule {
+    const kafka = createKafka({
+      brokers: config.KAFKA_BROKERS,
+      clientId: config.KAFKA_CLIENT_ID ?? 'registry',
+    });
+    return {
+      module: RegistryModule,
+      imports: [ObservabilityModule],
+      controllers: [ImportController, MetersController],
+      providers: [
+        { provide: REGISTRY_CONFIG, useValue: config },
+        { provide: KAFKA, useValue: kafka },
+        { provide: PRODUCER, useFactory: () => new BatchingProducer(kafka) },
+        { provide: PG_POOL, useFactory: () => createPool(config.DATABASE_URL, 'registry') },
+        {
+          provide: DynsecClient,
+          useFactory: () =>
+            new DynsecClient({
+              url: config.MQTT_URL,
+              username: config.MQTT_ADMIN_USERNAME,
+              password: config.MQTT_ADMIN_PASSWORD,
+              clientId: `meterlink-registry-${process.pid}`,
+            }),
+        },
+        { provide: APP_GUARD, useClass: ApiAuthGuard },
+        MetersRepository,
+        FleetPublisherService,
+        BrokerCredentialsService,
+        ImportManifestService,
+        ImportCatalogueService,
+        RegistryLifecycle,
+      ],
+    };
+  }
+}

@@ -1,0 +1,65 @@
+import { timingSafeEqual } from 'node:crypto';
+import {
+  ForbiddenException,
+  Inject,
+  Injectable,
+  SetMetadata,
+  UnauthorizedException,
+  type CanActivate,
+  type ExecutionContext,
+} from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { Request } from 'express';
+import { REGISTRY_CONFIG } from '../tokens';
+import type { RegistryConfig } from '../config';
+
+export type Role = 'viewer' | 'operator' | 'admin';
+const RANK: Record<Role, number> = { viewer: 1, operator: 2, admin: 3 };
+const ROLE_KEY = 'meterlink:role';
+/** The least role a route needs; admin ⊃ operator ⊃ viewer. */
+export const RequiresRole = (role: Role): MethodDecorator & ClassDecorator =>
+  SetMetadata(ROLE_KEY, role);
+
+export interface Operator {
+  id: string;
+  role: Role;
+}
+export type AuthenticatedRequest = Request & { operator?: Operator };
+
+/** Bearer tokens from configuration, compared in constant time; every route needs one. */
+@Injectable()
+export class ApiAuthGuard implements CanActivate {
+  private readonly tokens: { token: Buffer; role: Role; id: string }[];
+  constructor(
+    @Inject(REGISTRY_CONFIG) config: RegistryConfig,
+    private readonly reflector: Reflector,
+  ) {
+    this.tokens = config.REGISTRY_API_TOKENS.map((entry, index) => {
+      const cut = entry.lastIndexOf(':');
+      return {
+        token: Buffer.from(entry.slice(0, cut)),
+        role: entry.slice(cut + 1) as Role,
+        id: `token-${index + 1}`,
+      };
+    });
+  }
+
+  canActivate(context: ExecutionContext): boolean {
+    const required = this.reflector.getAllAndOverride<Role | undefined>(ROLE_KEY, [
+      context.getHandler(),
+      context.getClass(),
+    ]);
+    if (!required) return true;
+    const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
+    const header = request.headers.authorization ?? '';
+    const presented = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
+    const match = this.tokens.find(
+      (t) => t.token.length === presented.length && timingSafeEqual(t.token, presented),
+    );
+    if (!match) throw new UnauthorizedException('a valid bearer token is required');
+    if (RANK[match.role] < RANK[required])
+      throw new ForbiddenException(`role ${required} required`);
+    request.operator = { id: match.id, role: match.role };
+    return true;
+  }
+}

@@ -1,0 +1,72 @@
+import {
+  Controller,
+  Get,
+  HttpCode,
+  NotFoundException,
+  Param,
+  Post,
+  Query,
+  Req,
+} from '@nestjs/common';
+import type { FleetMeterRecord } from '@meterlink/contracts';
+import { RequiresRole, type AuthenticatedRequest } from '../auth/api-auth.guard';
+import { MetersRepository } from './meters.repository';
+import { FleetPublisherService } from '../fleet-publisher/fleet-publisher.service';
+import { BrokerCredentialsService } from '../broker/broker-credentials.service';
+
+@Controller('v1/meters')
+export class MetersController {
+  constructor(
+    private readonly meters: MetersRepository,
+    private readonly publisher: FleetPublisherService,
+    private readonly broker: BrokerCredentialsService,
+  ) {}
+
+  @Get()
+  @RequiresRole('viewer')
+  async list(
+    @Query('region') region?: string,
+    @Query('carrierId') carrierId?: string,
+    @Query('status') status?: string,
+    @Query('after') after?: string,
+    @Query('limit') limit?: string,
+  ): Promise<{ meters: FleetMeterRecord[] }> {
+    const n = Math.min(Math.max(Number(limit ?? 100) || 100, 1), 1_000);
+    return {
+      meters: await this.meters.list({
+        ...(region ? { region } : {}),
+        ...(carrierId ? { carrierId } : {}),
+        ...(status ? { status } : {}),
+        ...(after ? { after } : {}),
+        limit: n,
+      }),
+    };
+  }
+
+  @Get(':meterId')
+  @RequiresRole('viewer')
+  async get(@Param('meterId') meterId: string): Promise<FleetMeterRecord> {
+    const meter = await this.meters.get(meterId);
+    if (!meter) throw new NotFoundException(`meter ${meterId} not found`);
+    return meter.record;
+  }
+
+  /** Decommission: the broker credential is revoked and every service's view says so. */
+  @Post(':meterId/decommission')
+  @HttpCode(200)
+  @RequiresRole('operator')
+  async decommission(
+    @Param('meterId') meterId: string,
+    @Req() request: AuthenticatedRequest,
+  ): Promise<FleetMeterRecord> {
+    const changed = await this.meters.decommission(meterId);
+    const meter = await this.meters.get(meterId);
+    if (!meter) throw new NotFoundException(`meter ${meterId} not found`);
+    if (changed) {
+      await this.publisher.publishMeters([meter.record]);
+      await this.broker.revoke(meterId);
+      await this.meters.audit(request.operator?.id ?? 'unknown', 'meter.decommission', meterId, {});
+    }
+    return meter.record;
+  }
+}

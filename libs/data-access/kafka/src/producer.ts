@@ -1,0 +1,207 @@
+import { randomUUID } from 'node:crypto';
+import type { IHeaders, Kafka, Producer } from 'kafkajs';
+import { CompressionTypes } from 'kafkajs';
+import {
+  HEADER_CORRELATION_ID,
+  HEADER_EVENT_TYPE,
+  type TopicDefinition,
+} from '@meterlink/contracts';
+import { counter, createLogger, histogram } from '@meterlink/observability';
+
+export interface OutgoingRecord {
+  topic: string;
+  key: string;
+  value: Buffer | string;
+  headers?: IHeaders;
+}
+
+export interface BatchingProducerOptions {
+  /** How long a record may wait for others to share its request (kafkajs has no linger). */
+  lingerMs: number;
+  /** Records per request at most. */
+  maxBatchRecords: number;
+  /** Concurrent requests in flight; the idempotent producer keeps per-partition order. */
+  maxInFlightBatches: number;
+  /** Backoff ceiling while Kafka is unreachable. */
+  maxRetryDelayMs: number;
+}
+
+const DEFAULTS: BatchingProducerOptions = {
+  lingerMs: 5,
+  maxBatchRecords: 2_000,
+  maxInFlightBatches: 1,
+  maxRetryDelayMs: 5_000,
+};
+
+interface Pending {
+  records: OutgoingRecord[];
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+const sendLatency = histogram(
+  'kafka_produce_latency_seconds',
+  'Time from enqueue to Kafka acknowledgement',
+  ['topic'],
+);
+const sendFailures = counter(
+  'kafka_produce_failures_total',
+  'Produce requests that failed and were retried',
+);
+
+/**
+ * An idempotent (acks=all) producer that batches records from many callers into few requests and
+ * retries a failed request until Kafka takes it or the producer is stopped. The promise a caller
+ * gets resolves only once every one of its records is acknowledged, which is what lets ingestion
+ * hold the MQTT acknowledgement until then.
+ */
+export class BatchingProducer {
+  private readonly producer: Producer;
+  private readonly options: BatchingProducerOptions;
+  private queue: Pending[] = [];
+  private queuedRecords = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private inFlight = 0;
+  private stopped = false;
+  private connected = false;
+  private readonly log = createLogger('BatchingProducer');
+
+  constructor(kafka: Kafka, options: Partial<BatchingProducerOptions> = {}) {
+    this.options = { ...DEFAULTS, ...options };
+    this.producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+    });
+    this.producer.on(this.producer.events.CONNECT, () => (this.connected = true));
+    this.producer.on(this.producer.events.DISCONNECT, () => (this.connected = false));
+  }
+
+  async connect(): Promise<void> {
+    await this.producer.connect();
+    this.connected = true;
+  }
+
+  isConnected(): boolean {
+    return this.connected;
+  }
+
+  /** Records waiting or in flight: callers use it for backpressure. */
+  pendingRecords(): number {
+    return this.queuedRecords;
+  }
+
+  send(records: OutgoingRecord[]): Promise<void> {
+    if (this.stopped) return Promise.reject(new Error('producer stopped'));
+    if (records.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ records, resolve, reject });
+      this.queuedRecords += records.length;
+      if (this.queuedRecords >= this.options.maxBatchRecords) this.flushSoon(0);
+      else this.flushSoon(this.options.lingerMs);
+    });
+  }
+
+  private flushSoon(delay: number): void {
+    if (this.timer && delay > 0) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.flush();
+    }, delay);
+  }
+
+  private flush(): void {
+    while (this.queue.length > 0 && this.inFlight < this.options.maxInFlightBatches) {
+      const batch: Pending[] = [];
+      let count = 0;
+      while (
+        this.queue.length > 0 &&
+        (count === 0 || count + this.queue[0]!.records.length <= this.options.maxBatchRecords)
+      ) {
+        const next = this.queue.shift()!;
+        batch.push(next);
+        count += next.records.length;
+      }
+      this.inFlight++;
+      void this.sendWithRetry(batch, count).finally(() => {
+        this.inFlight--;
+        this.queuedRecords -= count;
+        if (this.queue.length > 0) this.flushSoon(0);
+      });
+    }
+  }
+
+  private async sendWithRetry(batch: Pending[], count: number): Promise<void> {
+    const started = process.hrtime.bigint();
+    const byTopic = new Map<
+      string,
+      { key: string; value: Buffer | string; headers?: IHeaders }[]
+    >();
+    for (const pending of batch) {
+      for (const r of pending.records) {
+        const list = byTopic.get(r.topic) ?? [];
+        list.push({ key: r.key, value: r.value, ...(r.headers ? { headers: r.headers } : {}) });
+        byTopic.set(r.topic, list);
+      }
+    }
+    const topicMessages = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+    let attempt = 0;
+    for (;;) {
+      try {
+        await this.producer.sendBatch({
+          topicMessages,
+          acks: -1,
+          compression: CompressionTypes.None,
+          timeout: 30_000,
+        });
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        for (const { topic } of topicMessages) sendLatency.observe({ topic }, seconds);
+        batch.forEach((p) => p.resolve());
+        return;
+      } catch (error) {
+        sendFailures.inc();
+        if (this.stopped) {
+          const failure = error instanceof Error ? error : new Error(String(error));
+          batch.forEach((p) => p.reject(failure));
+          return;
+        }
+        attempt++;
+        const delay = Math.min(this.options.maxRetryDelayMs, 100 * 2 ** Math.min(attempt, 10));
+        this.log.warn(
+          { err: error, attempt, records: count, delayMs: delay },
+          'produce failed; retrying',
+        );
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  /** Sends what is queued (waiting for acknowledgements), then disconnects. */
+  async stop(timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    this.flush();
+    while ((this.queuedRecords > 0 || this.inFlight > 0) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    this.stopped = true;
+    const abandoned = this.queue.splice(0);
+    abandoned.forEach((p) => p.reject(new Error('producer stopped')));
+    await this.producer.disconnect();
+  }
+}
+
+/** Builds a JSON record for a contract topic, with the envelope headers. */
+export function jsonRecord<
+  T extends { eventId: string; type: string; correlationId?: string | undefined },
+>(topic: TopicDefinition, key: string, value: T): OutgoingRecord {
+  const headers: IHeaders = { [HEADER_EVENT_TYPE]: value.type };
+  if (value.correlationId) headers[HEADER_CORRELATION_ID] = value.correlationId;
+  return { topic: topic.name, key, value: JSON.stringify(value), headers };
+}
+
+export const newEventId = (): string => randomUUID();

@@ -1,0 +1,127 @@
+import { randomBytes } from 'node:crypto';
+import type { CarrierCatalogue, ManifestLine } from '@meterlink/contracts';
+import { generateEcKeyPair, privateKeyFromJwk, signCompact, type EcJwk } from '@meterlink/jws';
+
+export interface TestMeter {
+  line: ManifestLine;
+  privateJwk: EcJwk;
+  /** Signs a payload as this meter (device-interface §5). */
+  sign(payload: unknown): string;
+}
+
+export const TEST_CATALOGUE: CarrierCatalogue = {
+  carriers: [
+    {
+      carrierId: 'carrier-a',
+      name: 'Carrier A',
+      plmns: ['23415'],
+      smdpAddress: 'smdp.carrier-a.example',
+      tariff: {
+        currency: 'EUR',
+        monthlyFeeMinor: 60,
+        perMbMinor: 25,
+        downloadFeeMinor: 150,
+        swapFeeMinor: 20,
+      },
+    },
+    {
+      carrierId: 'carrier-b',
+      name: 'Carrier B',
+      plmns: ['23420'],
+      smdpAddress: 'smdp.carrier-b.example',
+      tariff: {
+        currency: 'EUR',
+        monthlyFeeMinor: 80,
+        perMbMinor: 18,
+        downloadFeeMinor: 100,
+        swapFeeMinor: 0,
+      },
+    },
+  ],
+  regions: [{ region: 'north', carriers: ['carrier-a', 'carrier-b'] }],
+};
+
+let serial = Math.floor(Math.random() * 1e9);
+const digits = (n: number, width: number): string => String(n).padStart(width, '0').slice(-width);
+
+/** Meters with unique ids, EIDs and ICCIDs per call, so test runs never collide in shared state. */
+export function testMeters(count: number, overrides: Partial<ManifestLine> = {}): TestMeter[] {
+  const run = randomBytes(3).toString('hex');
+  return Array.from({ length: count }, (_, i) => {
+    serial++;
+    const { privateJwk, publicJwk } = generateEcKeyPair();
+    const line: ManifestLine = {
+      meterId: `T-${run}-${i}`,
+      eid: `8904903200000000${digits(serial, 16)}`,
+      kind: 'electricity',
+      region: 'north',
+      customerId: 'CUST-TEST',
+      tariffId: 'flat',
+      reportIntervalS: 60,
+      signedTelemetry: false,
+      rollbackWindowS: 30,
+      fallbackDelayS: 3600,
+      devicePublicKeyJwk: { kty: 'EC', crv: 'P-256', x: publicJwk.x, y: publicJwk.y },
+      mqttPassword: randomBytes(18).toString('base64url'),
+      profiles: [
+        {
+          iccid: `894415${digits(serial, 13)}`,
+          carrierId: 'carrier-a',
+          state: 'enabled',
+          fallback: false,
+        },
+        {
+          iccid: `894420${digits(serial, 13)}`,
+          carrierId: 'carrier-b',
+          state: 'disabled',
+          fallback: true,
+        },
+      ],
+      ...overrides,
+    };
+    const key = privateKeyFromJwk(privateJwk);
+    return {
+      line,
+      privateJwk,
+      sign: (payload: unknown) => signCompact(payload, key, line.meterId),
+    };
+  });
+}
+
+export function manifestOf(meters: TestMeter[]): string {
+  return meters.map((m) => JSON.stringify(m.line)).join('\n') + '\n';
+}
+
+/** A telemetry message of device-interface §2 with one reading. */
+export function telemetryMessage(
+  meter: TestMeter,
+  seq: number,
+  value = 1_000 + seq,
+): Record<string, unknown> {
+  const now = new Date().toISOString();
+  const enabled = meter.line.profiles.find((p) => p.state === 'enabled')!;
+  return {
+    v: 1,
+    seq,
+    sentAt: now,
+    kind: meter.line.kind,
+    readings: [
+      {
+        at: now,
+        register: meter.line.kind === 'electricity' ? 'energy_import_wh' : 'volume_l',
+        value,
+      },
+    ],
+    radio: {
+      rat: 'nbiot',
+      iccid: enabled.iccid,
+      plmn: '23415',
+      cellId: '1A2B3C',
+      rsrp: -95,
+      rsrq: -10,
+      sinr: 5,
+      attachFailures: 0,
+    },
+    usage: { bytesUp: 300, bytesDown: 40 },
+  };
+}
