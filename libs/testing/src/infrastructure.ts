@@ -57,7 +57,7 @@ async function dockerAvailable(): Promise<boolean> {
  */
 export async function startInfrastructure(): Promise<Infrastructure> {
   const existing = fromEnvironment(process.env);
-  if (existing) return { kind: 'existing', env: existing, stop: async () => undefined };
+  if (existing) return { kind: 'existing', env: existing, stop: () => Promise.resolve() };
   if (await dockerAvailable()) {
     const { startContainers } = await import('./containers');
     return startContainers();

@@ -87,9 +87,7 @@ export class Platform {
   }
 
   /** Imports a manifest from a file path or, with `{ ndjson }`, from text. */
-  async importManifest(
-    source: string | { ndjson: string },
-  ): Promise<{
+  async importManifest(source: string | { ndjson: string }): Promise<{
     imported: number;
     unchanged: number;
     rejected: number;

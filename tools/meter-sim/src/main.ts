@@ -86,16 +86,9 @@ async function run(args: string[]): Promise<void> {
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...args] = argv;
-  switch (command) {
-    case 'generate':
-      return generate(args);
-    case 'run':
-      return run(args);
-    default:
-      throw new UsageError(
-        command === undefined ? 'no command given' : `unknown command ${command}`,
-      );
-  }
+  if (command === 'generate') return generate(args);
+  if (command === 'run') return run(args);
+  throw new UsageError(command === undefined ? 'no command given' : `unknown command ${command}`);
 }
 
 main(process.argv.slice(2)).then(

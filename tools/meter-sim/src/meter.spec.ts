@@ -113,13 +113,13 @@ function harness(config: FleetStateMeter = electricity, overrides: Partial<Meter
   const coverage = new Map<string, ServiceLevel>();
   const linkLog: string[] = [];
   let attempt = 0;
-  let meterRef: Meter | undefined;
+  const meterRef: { current?: Meter } = {};
   const link: MeterLink = {
     connect: () => {
       const mine = ++attempt;
       linkLog.push('connect');
       scheduler.setTimer(10, () => {
-        if (mine === attempt) meterRef?.onConnected();
+        if (mine === attempt) meterRef.current?.onConnected();
       });
     },
     disconnect: (mode) => {
@@ -154,7 +154,7 @@ function harness(config: FleetStateMeter = electricity, overrides: Partial<Meter
       onEvent: (e) => events.push(e),
     },
   );
-  meterRef = meter;
+  meterRef.current = meter;
   const devicePublic = publicKeyFromJwk(config.deviceKey);
   const iccidOf = (carrierId: string): string => {
     const p = config.runtime.profiles.find((x) => x.carrierId === carrierId);

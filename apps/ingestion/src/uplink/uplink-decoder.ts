@@ -53,11 +53,13 @@ export function decodeUplink(
       ...(topicMeterId ? { meterId: topicMeterId } : {}),
     };
   }
+  // The broker lets a meter publish only under its own prefix, so the topic's meterId is the sender's.
   if (!parsedTopic.ok)
     return {
       ok: false,
       reason: 'unknown_topic',
       detail: `not an uplink topic: ${topic.slice(0, 200)}`,
+      ...(topicMeterId ? { meterId: topicMeterId } : {}),
     };
   const { meterId, channel } = parsedTopic;
   const meter = lookupMeter(meterId);

@@ -1,0 +1,209 @@
+import mqtt, { type MqttClient } from 'mqtt';
+import { TOPICS, type IngestRejectedRecord, type MeterReadingRecord } from '@meterlink/contracts';
+import { createKafka } from '@meterlink/kafka';
+import {
+  Platform,
+  TEST_CATALOGUE,
+  TopicRecorder,
+  eventually,
+  manifestOf,
+  telemetryMessage,
+  testMeters,
+  type InfraEnv,
+  type TestMeter,
+} from '@meterlink/testing';
+
+/**
+ * Ingestion over the real broker, Kafka and Redis: only a meter's own, valid, new messages reach
+ * Kafka; everything else is refused by the broker or lands on ingest.rejected.v1 with its reason.
+ */
+describe('ingestion uplink', () => {
+  const infra = Object.fromEntries(
+    [
+      'KAFKA_BROKERS',
+      'MQTT_URL',
+      'REDIS_URL',
+      'DATABASE_URL',
+      'MQTT_ADMIN_USERNAME',
+      'MQTT_ADMIN_PASSWORD',
+      'MQTT_INGESTION_USERNAME',
+      'MQTT_INGESTION_PASSWORD',
+    ].map((k) => [k, process.env[k] ?? '']),
+  ) as InfraEnv;
+  const platform = new Platform({
+    infra,
+    basePort: 4201,
+    services: ['registry', 'ingestion'],
+    logTag: 'int-ingestion',
+  });
+  const kafka = createKafka({ brokers: infra.KAFKA_BROKERS.split(','), clientId: 'int-ingestion' });
+  const recorder = new TopicRecorder(kafka, [
+    TOPICS.meterReadings.name,
+    TOPICS.meterConnectivity.name,
+    TOPICS.ingestRejected.name,
+  ]);
+  const [alice, bob] = testMeters(2);
+  const [signer] = testMeters(1, { signedTelemetry: true });
+  const clients: MqttClient[] = [];
+
+  const connect = async (meter: TestMeter): Promise<MqttClient> => {
+    const client = await mqtt.connectAsync(infra.MQTT_URL, {
+      clientId: meter.line.meterId,
+      username: meter.line.meterId,
+      password: meter.line.mqttPassword,
+      protocolVersion: 5,
+      clean: true,
+      reconnectPeriod: 0,
+    });
+    clients.push(client);
+    return client;
+  };
+  const up = (meter: TestMeter, channel = 'telemetry'): string =>
+    `mtr/v1/${meter.line.meterId}/up/${channel}`;
+  const readingsOf = (meterId: string): MeterReadingRecord[] =>
+    recorder.on<MeterReadingRecord>(TOPICS.meterReadings.name, (r) => r.meterId === meterId);
+  const rejectedOf = (meterId: string): IngestRejectedRecord[] =>
+    recorder.on<IngestRejectedRecord>(TOPICS.ingestRejected.name, (r) => r.meterId === meterId);
+  /** Waits until a reading with this seq is in Kafka: everything the meter sent before it was processed. */
+  const sentinel = async (client: MqttClient, meter: TestMeter, seq: number): Promise<void> => {
+    await client.publishAsync(up(meter), JSON.stringify(telemetryMessage(meter, seq)), { qos: 1 });
+    await eventually(() => readingsOf(meter.line.meterId).some((r) => r.seq === seq), {
+      timeoutMs: 20_000,
+      what: `sentinel seq ${seq} of ${meter.line.meterId}`,
+    });
+  };
+
+  beforeAll(async () => {
+    await recorder.start();
+    await platform.start();
+    await platform.importCatalogue(TEST_CATALOGUE);
+    const report = await platform.importManifest({ ndjson: manifestOf([alice!, bob!, signer!]) });
+    expect(report).toMatchObject({ imported: 3, rejected: 0 });
+  });
+
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.endAsync()));
+    await recorder.stop();
+    await platform.stop();
+  });
+
+  it('never lets a message published under another meter’s topic reach Kafka', async () => {
+    const client = await connect(alice!);
+    const forged = telemetryMessage(bob!, 1, 999_999);
+    // MQTT 5: the broker refuses with reason code 135 (not authorized).
+    await expect(client.publishAsync(up(bob!), JSON.stringify(forged), { qos: 1 })).rejects.toThrow(
+      /authori/i,
+    );
+    await sentinel(client, alice!, 1);
+    expect(readingsOf(bob!.line.meterId)).toEqual([]);
+    expect(
+      recorder.on<MeterReadingRecord>(TOPICS.meterReadings.name, (r) => r.value === 999_999),
+    ).toEqual([]);
+    expect(
+      recorder.on(TOPICS.meterConnectivity.name, (c) => c.meterId === bob!.line.meterId),
+    ).toEqual([]);
+  });
+
+  it('does not let a meter subscribe to another meter’s downlink', async () => {
+    const client = await connect(bob!);
+    // MQTT 5 SUBACK reason code 135 (not authorized), which mqtt.js reports as an error.
+    await expect(
+      client.subscribeAsync(`mtr/v1/${alice!.line.meterId}/down/#`, { qos: 1 }),
+    ).rejects.toThrow(/authori/i);
+    const own = await client.subscribeAsync(`mtr/v1/${bob!.line.meterId}/down/#`, { qos: 1 });
+    expect(own[0]?.qos).toBe(1);
+  });
+
+  it('writes a duplicated or replayed seq to Kafka once', async () => {
+    const client = clients[0]!;
+    const duplicatesCounted = async (): Promise<number> => {
+      const metrics = await (
+        await fetch(`${platform.service('ingestion').baseUrl}/metrics`)
+      ).text();
+      return Number(
+        /ingest_rejected_total\{reason="duplicate"[^}]*\} (\d+)/.exec(metrics)?.[1] ?? 0,
+      );
+    };
+    const before = await duplicatesCounted();
+    const message = JSON.stringify(telemetryMessage(alice!, 10));
+    await client.publishAsync(up(alice!), message, { qos: 1 });
+    await client.publishAsync(up(alice!), message, { qos: 1 });
+    await sentinel(client, alice!, 11);
+    await client.publishAsync(up(alice!), message, { qos: 1 }); // a replay, later
+    // The shared subscription spreads messages over several connections, so wait for the
+    // outcome itself: both extra copies counted as duplicates.
+    await eventually(async () => (await duplicatesCounted()) >= before + 2, {
+      timeoutMs: 20_000,
+      what: 'two duplicates counted',
+    });
+    await sentinel(client, alice!, 12);
+    expect(readingsOf(alice!.line.meterId).filter((r) => r.seq === 10)).toHaveLength(1);
+  });
+
+  it('rejects bad input with a stable reason code on ingest.rejected.v1', async () => {
+    const client = clients[0]!;
+    const meterId = alice!.line.meterId;
+    const other = testMeters(1)[0]!;
+    const cases: [string, string, string | Buffer][] = [
+      ['malformed_payload', up(alice!), '{"v":1,'],
+      [
+        'schema_violation',
+        up(alice!),
+        JSON.stringify({ ...telemetryMessage(alice!, 20), kind: 'plutonium' }),
+      ],
+      ['unknown_topic', up(alice!, 'diagnostics'), JSON.stringify(telemetryMessage(alice!, 21))],
+      ['payload_too_large', up(alice!), Buffer.alloc(16 * 1024 + 1, 0x20)],
+      [
+        'bad_signature',
+        up(alice!),
+        JSON.stringify({
+          jws: other
+            .sign(telemetryMessage(alice!, 22))
+            .replace(
+              /^[^.]+/,
+              Buffer.from(JSON.stringify({ alg: 'ES256', kid: meterId })).toString('base64url'),
+            ),
+        }),
+      ],
+      [
+        'topic_owner_mismatch',
+        up(alice!),
+        JSON.stringify({ jws: bob!.sign(telemetryMessage(alice!, 23)) }),
+      ],
+    ];
+    for (const [, topic, payload] of cases) await client.publishAsync(topic, payload, { qos: 1 });
+    const signerClient = await connect(signer!);
+    await signerClient.publishAsync(up(signer!), JSON.stringify(telemetryMessage(signer!, 1)), {
+      qos: 1,
+    });
+    // A seq far below what the meter already sent is a replay outside the dedupe window.
+    await client.publishAsync(up(alice!), JSON.stringify(telemetryMessage(alice!, 5_000)), {
+      qos: 1,
+    });
+    await sentinel(client, alice!, 5_001);
+    await client.publishAsync(up(alice!), JSON.stringify(telemetryMessage(alice!, 30)), { qos: 1 });
+
+    const expected = ['replay_too_old', ...cases.map(([reason]) => reason)];
+    await eventually(
+      () => expected.every((reason) => rejectedOf(meterId).some((r) => r.reason === reason)),
+      { timeoutMs: 20_000, what: `rejections ${expected.join(', ')}` },
+    );
+    await eventually(
+      () => rejectedOf(signer!.line.meterId).some((r) => r.reason === 'unsigned_not_allowed'),
+      { timeoutMs: 20_000, what: 'unsigned_not_allowed' },
+    );
+    const tooLarge = rejectedOf(meterId).find((r) => r.reason === 'payload_too_large')!;
+    expect(tooLarge.payloadBytes).toBe(16 * 1024 + 1);
+    expect(Buffer.from(tooLarge.payload, 'base64').length).toBe(4096);
+    // ...and a signed message from the signing meter is accepted.
+    await signerClient.publishAsync(
+      up(signer!),
+      JSON.stringify({ jws: signer!.sign(telemetryMessage(signer!, 2)) }),
+      { qos: 1 },
+    );
+    await eventually(() => readingsOf(signer!.line.meterId).some((r) => r.seq === 2), {
+      timeoutMs: 20_000,
+      what: 'signed telemetry accepted',
+    });
+  });
+});
