@@ -74,7 +74,7 @@ render() {
   for kv in "$@"; do
     content=${content//"@${kv%%=*}@"/"${kv#*=}"}
   done
-  left=$(grep -o '@[A-Z0-9_]*@' <<<"$content" | head -n1 || true)
+  left=$(grep -o '@[A-Z0-9_]\+@' <<<"$content" | head -n1 || true)
   [[ -z $left ]] || die "template $tmpl: placeholder $left was not filled in"
   printf '%s\n' "$content" >"$out.tmp"
   mv -f -- "$out.tmp" "$out"

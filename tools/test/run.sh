@@ -14,5 +14,15 @@ step "format";    npx prettier --check . --log-level warn
 step "build";     node tools/build/build.cjs
 step "unit";      npx jest -c jest.unit.config.cjs --ci
 step "integration + e2e (real Kafka, Mosquitto, Redis, PostgreSQL)"
+# Both tiers share one infrastructure: started here once (and stopped at the end if this run
+# started it), unless servers are given (KAFKA_BROKERS...) or a Docker engine lets the harness
+# use Testcontainers.
+if [[ -z ${KAFKA_BROKERS:-} ]] && ! docker info >/dev/null 2>&1; then
+  if ! bash tools/stack/stack.sh status >/dev/null 2>&1; then
+    trap 'bash tools/stack/stack.sh down' EXIT
+  fi
+  bash tools/stack/stack.sh up
+  eval "$(bash tools/stack/stack.sh env)"
+fi
 npx jest -c jest.integration.config.cjs --ci
 npx jest -c jest.e2e.config.cjs --ci

@@ -139,6 +139,7 @@ export class SwapSagaService {
         {
           now,
           signal: event.type === 'meter.lost' ? 'meter.lost' : 'meter.degraded',
+          partOfCarrierOutage: event.outageId !== undefined,
           profiles: inventory.profiles,
           regionCarriers: this.fleet.region(meter.region)?.carriers ?? [],
           carriersInOutage: new Set(),

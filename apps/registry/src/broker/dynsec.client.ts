@@ -4,6 +4,8 @@ import { TransientError } from '@meterlink/kafka';
 
 const CONTROL_TOPIC = '$CONTROL/dynamic-security/v1';
 const RESPONSE_TOPIC = `${CONTROL_TOPIC}/response`;
+const MAX_BATCH_BYTES = 16 * 1024;
+const MAX_BATCH_COMMANDS = 100;
 
 export type DynsecCommand = Record<string, unknown> & { command: string };
 export interface DynsecResponse {
@@ -47,12 +49,29 @@ export class DynsecClient {
     return this.client?.connected ?? false;
   }
 
-  /** Sends commands (one broker round trip per 100) and returns one response per command. */
+  /**
+   * Sends commands in batches that stay well under the broker's message size limit (32 KiB in
+   * the project's config: a larger control message is refused), one round trip per batch, and
+   * returns one response per command.
+   */
   async execute(commands: DynsecCommand[]): Promise<DynsecResponse[]> {
     const responses: DynsecResponse[] = [];
-    for (let i = 0; i < commands.length; i += 100) {
-      responses.push(...(await this.send(commands.slice(i, i + 100))));
+    let batch: DynsecCommand[] = [];
+    let bytes = 0;
+    for (const command of commands) {
+      const size = Buffer.byteLength(JSON.stringify(command));
+      if (
+        batch.length > 0 &&
+        (bytes + size > MAX_BATCH_BYTES || batch.length >= MAX_BATCH_COMMANDS)
+      ) {
+        responses.push(...(await this.send(batch)));
+        batch = [];
+        bytes = 0;
+      }
+      batch.push(command);
+      bytes += size;
     }
+    if (batch.length > 0) responses.push(...(await this.send(batch)));
     return responses;
   }
 
@@ -70,7 +89,14 @@ export class DynsecClient {
           resolve(r);
         };
       });
-      await client.publishAsync(CONTROL_TOPIC, JSON.stringify({ commands }), { qos: 1 });
+      // Handled here too, so a publish failure can't leave the timeout's rejection unhandled.
+      answer.catch(() => undefined);
+      try {
+        await client.publishAsync(CONTROL_TOPIC, JSON.stringify({ commands }), { qos: 1 });
+      } catch (error) {
+        this.waiting = undefined;
+        throw new TransientError('broker refused the control message', { cause: error });
+      }
       return answer;
     };
     const next = this.chain.then(run, run);

@@ -8,6 +8,7 @@ const HOUR = 3_600_000;
 const input = (over: Partial<SwapPolicyInput> = {}): SwapPolicyInput => ({
   now: 100 * HOUR,
   signal: 'meter.degraded',
+  partOfCarrierOutage: false,
   profiles: [A, B, C],
   regionCarriers: ['carrier-a', 'carrier-b', 'carrier-c'],
   carriersInOutage: new Set(),
@@ -76,6 +77,20 @@ describe('swap policy', () => {
     expect(decideSwap(input({ history, profiles: [A, B] }))).toEqual({
       action: 'none',
       reason: 'would_flap',
+    });
+  });
+
+  it('does not swap one silent meter, which cannot be reached and may be broken', () => {
+    expect(decideSwap(input({ signal: 'meter.lost' }))).toEqual({
+      action: 'none',
+      reason: 'meter_unreachable',
+    });
+  });
+
+  it('queues a swap for a silent meter when its carrier is out in the region', () => {
+    expect(decideSwap(input({ signal: 'meter.lost', partOfCarrierOutage: true }))).toMatchObject({
+      action: 'swap',
+      toCarrierId: 'carrier-b',
     });
   });
 

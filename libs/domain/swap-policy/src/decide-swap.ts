@@ -15,6 +15,8 @@ export interface SwapPolicyInput {
   now: number;
   /** What the coverage monitor said: a degraded link or a silent meter. */
   signal: 'meter.degraded' | 'meter.lost';
+  /** The event belongs to a carrier outage in the meter's region (coverage.events.v1 outageId). */
+  partOfCarrierOutage: boolean;
   profiles: InventoryProfile[];
   /** Carriers under contract in the meter's region, in order of preference. */
   regionCarriers: string[];
@@ -47,7 +49,12 @@ export type SwapDecision =
   | {
       action: 'none';
       reason:
-        'swap_in_progress' | 'no_enabled_profile' | 'cooldown' | 'no_target_carrier' | 'would_flap';
+        | 'swap_in_progress'
+        | 'no_enabled_profile'
+        | 'cooldown'
+        | 'no_target_carrier'
+        | 'would_flap'
+        | 'meter_unreachable';
     };
 
 /**
@@ -60,6 +67,10 @@ export function decideSwap(
   config: SwapPolicyConfig = DEFAULT_SWAP_POLICY,
 ): SwapDecision {
   if (input.hasActiveSwap) return { action: 'none', reason: 'swap_in_progress' };
+  // One silent meter can't be reached to be told anything, and may just be broken: its own
+  // fallback profile is its way out. Silence moves meters only when the carrier is out in the region.
+  if (input.signal === 'meter.lost' && !input.partOfCarrierOutage)
+    return { action: 'none', reason: 'meter_unreachable' };
   const current = input.profiles.find((p) => p.state === 'enabled');
   if (!current) return { action: 'none', reason: 'no_enabled_profile' };
   const last = input.history.reduce<SwapHistoryEntry | undefined>(
