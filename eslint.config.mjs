@@ -4,6 +4,58 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import nx from '@nx/eslint-plugin';
 
+const only = (sourceTag, tags) => ({ sourceTag, onlyDependOnLibsWithTags: tags });
+
+const depConstraints = [
+  only('type:app', [
+    'type:feature',
+    'type:domain',
+    'type:data-access',
+    'type:contracts',
+    'type:util',
+  ]),
+  only('type:feature', ['type:domain', 'type:data-access', 'type:contracts', 'type:util']),
+  only('type:data-access', ['type:data-access', 'type:contracts', 'type:util']),
+  only('type:domain', ['type:domain', 'type:contracts', 'type:util']),
+  only('type:util', ['type:util', 'type:contracts']),
+  only('type:contracts', []),
+  only('type:testing', ['type:data-access', 'type:contracts', 'type:util', 'type:testing']),
+  only('type:tool', [
+    'type:domain',
+    'type:data-access',
+    'type:contracts',
+    'type:util',
+    'type:testing',
+  ]),
+  only('type:e2e', [
+    'type:testing',
+    'type:contracts',
+    'type:util',
+    'type:data-access',
+    'type:tool',
+  ]),
+  only('scope:shared', ['scope:shared']),
+  only('scope:registry', ['scope:shared', 'scope:registry']),
+  only('scope:ingestion', ['scope:shared', 'scope:ingestion']),
+  only('scope:coverage-monitor', ['scope:shared', 'scope:coverage-monitor']),
+  only('scope:profile-orchestrator', ['scope:shared', 'scope:profile-orchestrator']),
+  only('scope:billing', ['scope:shared', 'scope:billing']),
+  only('scope:tools', ['scope:shared', 'scope:tools']),
+  only('scope:e2e', ['scope:shared', 'scope:tools']),
+];
+
+// Tests of an app or lib may also use the testing lib; production code may not.
+const testDepConstraints = depConstraints.map((c) =>
+  c.sourceTag.startsWith('type:') && c.sourceTag !== 'type:contracts'
+    ? { ...c, onlyDependOnLibsWithTags: [...c.onlyDependOnLibsWithTags, 'type:testing'] }
+    : c,
+);
+
+const boundaries = (constraints) => [
+  'error',
+  { enforceBuildableLibDependency: false, allow: [], depConstraints: constraints },
+];
+
 export default tseslint.config(
   {
     ignores: [
@@ -48,100 +100,14 @@ export default tseslint.config(
           ],
         },
       ],
-      '@nx/enforce-module-boundaries': [
-        'error',
-        {
-          enforceBuildableLibDependency: false,
-          allow: [],
-          depConstraints: [
-            {
-              sourceTag: 'type:app',
-              onlyDependOnLibsWithTags: [
-                'type:feature',
-                'type:domain',
-                'type:data-access',
-                'type:contracts',
-                'type:util',
-              ],
-            },
-            {
-              sourceTag: 'type:feature',
-              onlyDependOnLibsWithTags: [
-                'type:domain',
-                'type:data-access',
-                'type:contracts',
-                'type:util',
-              ],
-            },
-            {
-              sourceTag: 'type:data-access',
-              onlyDependOnLibsWithTags: ['type:data-access', 'type:contracts', 'type:util'],
-            },
-            {
-              sourceTag: 'type:domain',
-              onlyDependOnLibsWithTags: ['type:domain', 'type:contracts', 'type:util'],
-            },
-            { sourceTag: 'type:util', onlyDependOnLibsWithTags: ['type:util', 'type:contracts'] },
-            { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: [] },
-            {
-              sourceTag: 'type:testing',
-              onlyDependOnLibsWithTags: [
-                'type:data-access',
-                'type:contracts',
-                'type:util',
-                'type:testing',
-              ],
-            },
-            {
-              sourceTag: 'type:tool',
-              onlyDependOnLibsWithTags: [
-                'type:domain',
-                'type:data-access',
-                'type:contracts',
-                'type:util',
-                'type:testing',
-              ],
-            },
-            {
-              sourceTag: 'type:e2e',
-              onlyDependOnLibsWithTags: [
-                'type:testing',
-                'type:contracts',
-                'type:util',
-                'type:data-access',
-                'type:tool',
-              ],
-            },
-            { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },
-            {
-              sourceTag: 'scope:registry',
-              onlyDependOnLibsWithTags: ['scope:shared', 'scope:registry'],
-            },
-            {
-              sourceTag: 'scope:ingestion',
-              onlyDependOnLibsWithTags: ['scope:shared', 'scope:ingestion'],
-            },
-            {
-              sourceTag: 'scope:coverage-monitor',
-              onlyDependOnLibsWithTags: ['scope:shared', 'scope:coverage-monitor'],
-            },
-            {
-              sourceTag: 'scope:profile-orchestrator',
-              onlyDependOnLibsWithTags: ['scope:shared', 'scope:profile-orchestrator'],
-            },
-            {
-              sourceTag: 'scope:billing',
-              onlyDependOnLibsWithTags: ['scope:shared', 'scope:billing'],
-            },
-            { sourceTag: 'scope:tools', onlyDependOnLibsWithTags: ['scope:shared', 'scope:tools'] },
-            { sourceTag: 'scope:e2e', onlyDependOnLibsWithTags: ['scope:shared', 'scope:tools'] },
-          ],
-        },
-      ],
+      '@nx/enforce-module-boundaries': boundaries(depConstraints),
     },
   },
   {
     files: ['**/*.spec.ts', '**/*.int-spec.ts', '**/*.e2e-spec.ts'],
-    rules: { '@typescript-eslint/unbound-method': 'off' },
+    rules: {
+      '@typescript-eslint/unbound-method': 'off',
+      '@nx/enforce-module-boundaries': boundaries(testDepConstraints),
+    },
   },
 );
