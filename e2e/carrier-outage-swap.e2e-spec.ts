@@ -11,6 +11,7 @@ import {
   type ProfileSwapRecord,
 } from '@meterlink/contracts';
 import { createKafka } from '@meterlink/kafka';
+import { createPool } from '@meterlink/postgres';
 import { FleetSimulator, generateFleet, loadScenario, writeFleet } from '@meterlink/meter-sim';
 import { Platform, REPO_ROOT, TopicRecorder, eventually, type InfraEnv } from '@meterlink/testing';
 
@@ -156,6 +157,43 @@ describe('a carrier outage in one region', () => {
       .on<MeterReadingRecord>(TOPICS.meterReadings.name, (r) => ours.has(r.meterId))
       .map((r) => `${r.meterId}/${r.seq}/${r.at}`);
     expect(new Set(readingKeys).size).toBe(readingKeys.length);
+
+    // Billing kept the readings and each swapped meter's profile timeline in PostgreSQL.
+    const pool = createPool(infra.DATABASE_URL, 'e2e', 2);
+    try {
+      await eventually(
+        async () => {
+          const { rows } = await pool.query<{ meter_id: string; carrier_id: string }>(
+            `SELECT meter_id, carrier_id FROM billing.profile_timeline WHERE meter_id = ANY($1) AND source = 'swap'`,
+            [affected],
+          );
+          return affected.every((id) =>
+            rows.some((r) => r.meter_id === id && r.carrier_id === 'carrier-b'),
+          );
+        },
+        {
+          timeoutMs: 30_000,
+          what: 'a carrier-b timeline entry for every swapped meter in billing',
+        },
+      );
+      const { rows: firstSeen } = await pool.query<{ n: string }>(
+        `SELECT count(DISTINCT meter_id) AS n FROM billing.profile_timeline WHERE meter_id = ANY($1) AND source = 'first-seen'`,
+        [[...ours]],
+      );
+      expect(Number(firstSeen[0]?.n)).toBe(ours.size);
+      await eventually(
+        async () => {
+          const { rows } = await pool.query<{ n: string }>(
+            'SELECT count(DISTINCT meter_id) AS n FROM billing.readings WHERE meter_id = ANY($1)',
+            [[...ours]],
+          );
+          return Number(rows[0]?.n) === ours.size;
+        },
+        { timeoutMs: 30_000, what: 'readings of every meter in billing' },
+      );
+    } finally {
+      await pool.end();
+    }
 
     await simulator.stop();
     simulator = undefined;
