@@ -1,13 +1,13 @@
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import {
   Inject,
   Injectable,
   Module,
-  type BeforeApplicationShutdown,
+  type OnApplicationShutdown,
   type DynamicModule,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
-import { APP_GUARD } from '@nestjs/core';
 import { BatchingProducer, createKafka, ensureTopics } from '@meterlink/kafka';
 import { HealthRegistry } from '@meterlink/observability';
 import { createPool, migrate, pingPostgres, type Pool } from '@meterlink/postgres';
@@ -28,7 +28,7 @@ import type { Kafka } from 'kafkajs';
 export const REGISTRY_MIGRATIONS = join(__dirname, '..', 'migrations');
 
 @Injectable()
-class RegistryLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
+class RegistryLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   constructor(
     @Inject(PG_POOL) private readonly pool: Pool,
     @Inject(KAFKA) private readonly kafka: Kafka,
@@ -54,7 +54,8 @@ class RegistryLifecycle implements OnApplicationBootstrap, BeforeApplicationShut
     await this.dynsec.connect();
   }
 
-  async beforeApplicationShutdown(): Promise<void> {
+  /** After the HTTP server closed, so an import in progress finishes first. */
+  async onApplicationShutdown(): Promise<void> {
     await this.producer.stop();
     await this.dynsec.close();
     await this.pool.end();
@@ -84,10 +85,10 @@ export class RegistryModule {
               url: config.MQTT_URL,
               username: config.MQTT_ADMIN_USERNAME,
               password: config.MQTT_ADMIN_PASSWORD,
-              clientId: `meterlink-registry-${process.pid}`,
+              clientId: `meterlink-registry-${randomUUID()}`,
             }),
         },
-        { provide: APP_GUARD, useClass: ApiAuthGuard },
+        ApiAuthGuard,
         MetersRepository,
         FleetPublisherService,
         BrokerCredentialsService,

@@ -21,15 +21,25 @@ plugin_opt_config_file /mosquitto/data/dynamic-security.json
 `;
 
 /** The same broker policy tools/stack/stack.sh applies: deny by default, least-privilege roles. */
-function bootstrapCommands(ingestionUser: string, ingestionPassword: string): object[] {
+function bootstrapCommands(
+  ingestionUser: string,
+  ingestionPassword: string,
+): { lockdown: object[]; services: object[] } {
   const acl = (acltype: string, topic: string) => ({ acltype, topic, priority: 0, allow: true });
-  return [
+  // These change the admin's own rights, which makes the broker disconnect it: no answer comes.
+  const lockdown = [
+    // Like tools/stack/stack.sh: the admin keeps only the dynsec control topics, not '#'.
+    { command: 'removeRoleACL', rolename: 'admin', acltype: 'publishClientReceive', topic: '#' },
+    { command: 'removeRoleACL', rolename: 'admin', acltype: 'subscribePattern', topic: '#' },
+    { command: 'removeRoleACL', rolename: 'admin', acltype: 'unsubscribePattern', topic: '#' },
     {
       command: 'setDefaultACLAccess',
       acls: ['publishClientSend', 'publishClientReceive', 'subscribe', 'unsubscribe'].map(
         (acltype) => ({ acltype, allow: false }),
       ),
     },
+  ];
+  const services = [
     {
       command: 'createRole',
       rolename: 'ingestion',
@@ -48,17 +58,9 @@ function bootstrapCommands(ingestionUser: string, ingestionPassword: string): ob
       password: ingestionPassword,
       roles: [{ rolename: 'ingestion' }],
     },
-    {
-      command: 'createRole',
-      rolename: 'meter',
-      acls: [
-        acl('publishClientSend', 'mtr/v1/%u/up/#'),
-        acl('subscribePattern', 'mtr/v1/%u/down/#'),
-        acl('publishClientReceive', 'mtr/v1/%u/down/#'),
-        acl('unsubscribePattern', 'mtr/v1/%u/down/#'),
-      ],
-    },
+    // Meters get a role each from the registry (dynsec 2.0 does not expand %u in ACL topics).
   ];
+  return { lockdown, services };
 }
 
 /**
@@ -121,11 +123,9 @@ export async function startContainers(): Promise<Infrastructure> {
       .start();
     started.push(mosquitto);
     const mqttUrl = `mqtt://${mosquitto.getHost()}:${mosquitto.getMappedPort(1883)}`;
-    await applyDynsec(
-      mqttUrl,
-      adminPassword,
-      bootstrapCommands('meterlink-ingestion', ingestionPassword),
-    );
+    const { lockdown, services } = bootstrapCommands('meterlink-ingestion', ingestionPassword);
+    await applyDynsec(mqttUrl, adminPassword, lockdown, false);
+    await applyDynsec(mqttUrl, adminPassword, services, true);
 
     return {
       kind: 'testcontainers',
@@ -149,7 +149,12 @@ export async function startContainers(): Promise<Infrastructure> {
   }
 }
 
-async function applyDynsec(url: string, adminPassword: string, commands: object[]): Promise<void> {
+async function applyDynsec(
+  url: string,
+  adminPassword: string,
+  commands: object[],
+  awaitAnswer: boolean,
+): Promise<void> {
   const client = await mqtt.connectAsync(url, {
     username: 'meterlink-admin',
     password: adminPassword,
@@ -161,8 +166,8 @@ async function applyDynsec(url: string, adminPassword: string, commands: object[
     await client.publishAsync('$CONTROL/dynamic-security/v1', JSON.stringify({ commands }), {
       qos: 1,
     });
-    await answered;
+    if (awaitAnswer) await answered;
   } finally {
-    await client.endAsync();
+    await client.endAsync(true);
   }
 }

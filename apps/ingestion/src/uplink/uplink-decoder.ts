@@ -101,7 +101,7 @@ export function decodeUplink(
         reason:
           verified.error === 'kid_mismatch'
             ? 'topic_owner_mismatch'
-            : verified.error === 'malformed'
+            : verified.error === 'malformed' || verified.error === 'payload_not_json'
               ? 'malformed_payload'
               : 'bad_signature',
         detail: `signature check failed: ${verified.error}`,

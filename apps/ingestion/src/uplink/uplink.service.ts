@@ -1,6 +1,11 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { TOPICS, type IngestRejectedRecord, type RejectReason } from '@meterlink/contracts';
+import {
+  TOPICS,
+  stableEventId,
+  type IngestRejectedRecord,
+  type RejectReason,
+} from '@meterlink/contracts';
 import type { FleetView } from '@meterlink/fleet-view';
 import { PublicKeyCache } from '@meterlink/jws';
 import { jsonRecord, type BatchingProducer } from '@meterlink/kafka';
@@ -169,7 +174,12 @@ export class UplinkService {
     if (count) rejected.inc({ reason });
     this.log.info({ reason, meterId, mqttTopic: mqttTopic.slice(0, 200) }, 'uplink rejected');
     const record: IngestRejectedRecord = {
-      eventId: randomUUID(),
+      // The same bad message redelivered gets the same id, so consumers can drop the copy.
+      eventId: stableEventId(
+        'rejected',
+        mqttTopic,
+        createHash('sha256').update(payload).digest('hex'),
+      ),
       type: 'ingest.rejected',
       at: receivedAt,
       correlationId,

@@ -76,7 +76,11 @@ export class OutboxPublisher {
           },
         })),
       );
-      await client.query('DELETE FROM orchestrator.outbox WHERE id <= $1', [rows.at(-1)!.id]);
+      // Exactly the rows published: a row with a lower id committed meanwhile (by a concurrent
+      // transaction) is not in this snapshot and must stay for the next pass.
+      await client.query('DELETE FROM orchestrator.outbox WHERE id = ANY($1::bigint[])', [
+        rows.map((r) => r.id),
+      ]);
       return rows.length;
     });
   }

@@ -26,7 +26,10 @@ export interface Operator {
 }
 export type AuthenticatedRequest = Request & { operator?: Operator };
 
-/** Bearer tokens from configuration, compared in constant time; every route needs one. */
+/**
+ * Bearer tokens from configuration, compared in constant time. Guards the operator API controllers
+ * (not health and metrics, which orchestrators and scrapers call without a token).
+ */
 @Injectable()
 export class ApiAuthGuard implements CanActivate {
   private readonly tokens: { token: Buffer; role: Role; id: string }[];
@@ -45,11 +48,12 @@ export class ApiAuthGuard implements CanActivate {
   }
 
   canActivate(context: ExecutionContext): boolean {
-    const required = this.reflector.getAllAndOverride<Role | undefined>(ROLE_KEY, [
-      context.getHandler(),
-      context.getClass(),
-    ]);
-    if (!required) return true;
+    // Fails closed: an API route that names no role needs admin.
+    const required =
+      this.reflector.getAllAndOverride<Role | undefined>(ROLE_KEY, [
+        context.getHandler(),
+        context.getClass(),
+      ]) ?? 'admin';
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
     const header = request.headers.authorization ?? '';
     const presented = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');

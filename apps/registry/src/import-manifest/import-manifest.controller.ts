@@ -1,9 +1,19 @@
-import { BadRequestException, Body, Controller, HttpCode, Post, Put, Req } from '@nestjs/common';
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  HttpCode,
+  Post,
+  Put,
+  Req,
+  UseGuards,
+} from '@nestjs/common';
 import { carrierCatalogueSchema } from '@meterlink/contracts';
-import { RequiresRole, type AuthenticatedRequest } from '../auth/api-auth.guard';
+import { ApiAuthGuard, RequiresRole, type AuthenticatedRequest } from '../auth/api-auth.guard';
 import { ImportManifestService, type ImportReport } from './import-manifest.service';
 import { ImportCatalogueService } from '../import-catalogue/import-catalogue.service';
 
+@UseGuards(ApiAuthGuard)
 @Controller('v1')
 export class ImportController {
   constructor(

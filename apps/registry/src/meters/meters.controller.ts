@@ -7,13 +7,15 @@ import {
   Post,
   Query,
   Req,
+  UseGuards,
 } from '@nestjs/common';
 import type { FleetMeterRecord } from '@meterlink/contracts';
-import { RequiresRole, type AuthenticatedRequest } from '../auth/api-auth.guard';
+import { ApiAuthGuard, RequiresRole, type AuthenticatedRequest } from '../auth/api-auth.guard';
 import { MetersRepository } from './meters.repository';
 import { FleetPublisherService } from '../fleet-publisher/fleet-publisher.service';
 import { BrokerCredentialsService } from '../broker/broker-credentials.service';
 
+@UseGuards(ApiAuthGuard)
 @Controller('v1/meters')
 export class MetersController {
   constructor(
