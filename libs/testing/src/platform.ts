@@ -11,6 +11,8 @@ export interface PlatformOptions {
   basePort: number;
   services?: readonly ServiceName[];
   extraEnv?: Partial<Record<ServiceName, Record<string, string>>>;
+  /** Further operator API tokens, as `token:role`, next to the admin token the platform makes. */
+  extraApiTokens?: string[];
   logTag?: string;
 }
 
@@ -28,7 +30,9 @@ export class Platform {
       const env: Record<string, string> = {
         ...options.infra,
         LOG_LEVEL: 'info',
-        REGISTRY_API_TOKENS: `${this.adminToken}:admin`,
+        REGISTRY_API_TOKENS: [`${this.adminToken}:admin`, ...(options.extraApiTokens ?? [])].join(
+          ',',
+        ),
         EIM_KEY_FILE: this.eimKeyFile,
         ...(options.extraEnv?.[name] ?? {}),
       };

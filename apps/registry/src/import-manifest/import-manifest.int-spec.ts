@@ -1,0 +1,103 @@
+import { randomBytes } from 'node:crypto';
+import mqtt from 'mqtt';
+import {
+  Platform,
+  TEST_CATALOGUE,
+  manifestOf,
+  testMeters,
+  type InfraEnv,
+} from '@meterlink/testing';
+
+/** The registry over real PostgreSQL, Kafka and Mosquitto. */
+describe('registry manifest import', () => {
+  const infra = Object.fromEntries(
+    [
+      'KAFKA_BROKERS',
+      'MQTT_URL',
+      'REDIS_URL',
+      'DATABASE_URL',
+      'MQTT_ADMIN_USERNAME',
+      'MQTT_ADMIN_PASSWORD',
+      'MQTT_INGESTION_USERNAME',
+      'MQTT_INGESTION_PASSWORD',
+    ].map((k) => [k, process.env[k] ?? '']),
+  ) as InfraEnv;
+  const viewerToken = randomBytes(20).toString('hex');
+  const platform = new Platform({
+    infra,
+    basePort: 4301,
+    services: ['registry'],
+    logTag: 'int-registry',
+    extraApiTokens: [`${viewerToken}:viewer`],
+  });
+  const registry = (): string => platform.service('registry').baseUrl;
+
+  beforeAll(async () => {
+    await platform.start();
+    await platform.importCatalogue(TEST_CATALOGUE);
+  });
+  afterAll(async () => {
+    await platform.stop();
+  });
+
+  it('imports the valid lines, reports each invalid one with its number, and changes nothing the second time', async () => {
+    const meters = testMeters(3);
+    const lines = manifestOf(meters).trim().split('\n');
+    const manifest =
+      [
+        lines[0],
+        '{"meterId": "broken"',
+        lines[1],
+        JSON.stringify({ ...meters[2]!.line, eid: '123' }),
+        lines[2],
+      ].join('\n') + '\n';
+    const first = await platform.importManifest({ ndjson: manifest });
+    expect(first).toMatchObject({ imported: 3, unchanged: 0, rejected: 2 });
+    expect(first.errors.map((e) => e.line)).toEqual([2, 4]);
+    expect(first.errors[1]?.reason).toMatch(/eid/);
+    const second = await platform.importManifest({ ndjson: manifest });
+    expect(second).toMatchObject({ imported: 0, unchanged: 3, rejected: 2 });
+  });
+
+  it('refuses unauthenticated and under-privileged calls', async () => {
+    const post = (token?: string): Promise<Response> =>
+      fetch(`${registry()}/v1/imports/manifest`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-ndjson',
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        body: manifestOf(testMeters(1)),
+      });
+    expect((await post()).status).toBe(401);
+    expect((await post('not-a-token-of-ours-at-all')).status).toBe(401);
+    expect((await post(viewerToken)).status).toBe(403);
+    const list = await fetch(`${registry()}/v1/meters?limit=1`, {
+      headers: { authorization: `Bearer ${viewerToken}` },
+    });
+    expect(list.status).toBe(200);
+    expect((await fetch(`${registry()}/health/ready`)).status).toBe(200);
+  });
+
+  it('lets a provisioned meter connect, and refuses it once decommissioned', async () => {
+    const [meter] = testMeters(1);
+    await platform.importManifest({ ndjson: manifestOf([meter!]) });
+    const connect = (): Promise<mqtt.MqttClient> =>
+      mqtt.connectAsync(infra.MQTT_URL, {
+        clientId: meter!.line.meterId,
+        username: meter!.line.meterId,
+        password: meter!.line.mqttPassword,
+        protocolVersion: 5,
+        reconnectPeriod: 0,
+      });
+    const client = await connect();
+    await client.endAsync();
+    const res = await fetch(`${registry()}/v1/meters/${meter!.line.meterId}/decommission`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${platform.adminToken}` },
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ status: 'decommissioned' });
+    await expect(connect()).rejects.toThrow(/not authori|bad user name or password/i);
+  });
+});
