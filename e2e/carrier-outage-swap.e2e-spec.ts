@@ -13,25 +13,14 @@ import {
 import { createKafka } from '@meterlink/kafka';
 import { createPool } from '@meterlink/postgres';
 import { FleetSimulator, generateFleet, loadScenario, writeFleet } from '@meterlink/meter-sim';
-import { Platform, REPO_ROOT, TopicRecorder, eventually, type InfraEnv } from '@meterlink/testing';
+import { Platform, REPO_ROOT, TopicRecorder, eventually, infraEnv } from '@meterlink/testing';
 
 /**
  * Issue 2's slice, end to end: the five services as processes over real Kafka, Mosquitto, Redis
  * and PostgreSQL, and a simulated fleet in which carrier-a's service in region north degrades.
  */
 describe('a carrier outage in one region', () => {
-  const infra = Object.fromEntries(
-    [
-      'KAFKA_BROKERS',
-      'MQTT_URL',
-      'REDIS_URL',
-      'DATABASE_URL',
-      'MQTT_ADMIN_USERNAME',
-      'MQTT_ADMIN_PASSWORD',
-      'MQTT_INGESTION_USERNAME',
-      'MQTT_INGESTION_PASSWORD',
-    ].map((k) => [k, process.env[k] ?? '']),
-  ) as InfraEnv;
+  const infra = infraEnv();
   const kafka = createKafka({ brokers: infra.KAFKA_BROKERS.split(','), clientId: 'e2e' });
   const platform = new Platform({ infra, basePort: 4101, logTag: 'e2e-outage' });
   const recorder = new TopicRecorder(kafka, [

@@ -1,19 +1,15 @@
-import { BatchingProducer, KafkaBatchTransport, createKafka } from '@meterlink/kafka';
+import { KafkaBatchTransport, kafkaClient, kafkaClientsOnce } from '@meterlink/kafka';
 import { main, runService } from '@meterlink/service-kit';
 import { loadBillingConfig, type BillingConfig } from './config';
 import { BillingModule } from './app.module';
 
-let parts: { kafka: ReturnType<typeof createKafka>; producer: BatchingProducer } | undefined;
-const kafkaParts = (config: BillingConfig): NonNullable<typeof parts> => {
-  if (!parts) {
-    const kafka = createKafka({
-      brokers: config.KAFKA_BROKERS,
-      clientId: config.KAFKA_CLIENT_ID ?? 'billing',
-    });
-    parts = { kafka, producer: new BatchingProducer(kafka) };
-  }
-  return parts;
-};
+const kafkaParts = kafkaClientsOnce(
+  (config: BillingConfig) => ({
+    brokers: config.KAFKA_BROKERS,
+    clientId: config.KAFKA_CLIENT_ID ?? 'billing',
+  }),
+  kafkaClient,
+);
 
 main(() =>
   runService<BillingConfig>({

@@ -1,19 +1,15 @@
-import { BatchingProducer, KafkaBatchTransport, createKafka } from '@meterlink/kafka';
+import { KafkaBatchTransport, kafkaClient, kafkaClientsOnce } from '@meterlink/kafka';
 import { main, runService } from '@meterlink/service-kit';
 import { loadCoverageConfig, type CoverageConfig } from './config';
 import { CoverageMonitorModule } from './app.module';
 
-let parts: { kafka: ReturnType<typeof createKafka>; producer: BatchingProducer } | undefined;
-const kafkaParts = (config: CoverageConfig): NonNullable<typeof parts> => {
-  if (!parts) {
-    const kafka = createKafka({
-      brokers: config.KAFKA_BROKERS,
-      clientId: config.KAFKA_CLIENT_ID ?? 'coverage-monitor',
-    });
-    parts = { kafka, producer: new BatchingProducer(kafka) };
-  }
-  return parts;
-};
+const kafkaParts = kafkaClientsOnce(
+  (config: CoverageConfig) => ({
+    brokers: config.KAFKA_BROKERS,
+    clientId: config.KAFKA_CLIENT_ID ?? 'coverage-monitor',
+  }),
+  kafkaClient,
+);
 
 main(() =>
   runService<CoverageConfig>({

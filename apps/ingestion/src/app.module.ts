@@ -9,7 +9,7 @@ import {
 } from '@nestjs/common';
 import type { Kafka } from 'kafkajs';
 import { FleetView } from '@meterlink/fleet-view';
-import { BatchingProducer, createKafka } from '@meterlink/kafka';
+import type { BatchingProducer } from '@meterlink/kafka';
 import { HealthRegistry, createLogger } from '@meterlink/observability';
 import { createRedis, redisHealth, type Redis } from '@meterlink/redis';
 import { ObservabilityModule } from '@meterlink/service-kit';
@@ -93,15 +93,4 @@ export class IngestionModule {
       ],
     };
   }
-}
-
-export function createIngestionKafka(config: IngestionConfig): {
-  kafka: Kafka;
-  producer: BatchingProducer;
-} {
-  const kafka = createKafka({
-    brokers: config.KAFKA_BROKERS,
-    clientId: config.KAFKA_CLIENT_ID ?? `ingestion-${config.INGESTION_REPLICA_ID}`,
-  });
-  return { kafka, producer: new BatchingProducer(kafka, { lingerMs: config.KAFKA_LINGER_MS }) };
 }

@@ -1,11 +1,16 @@
-import { KafkaBatchTransport } from '@meterlink/kafka';
+import { KafkaBatchTransport, kafkaClient, kafkaClientsOnce } from '@meterlink/kafka';
 import { main, runService } from '@meterlink/service-kit';
 import { loadIngestionConfig, type IngestionConfig } from './config';
-import { IngestionModule, createIngestionKafka } from './app.module';
+import { IngestionModule } from './app.module';
 
-let kafkaParts: ReturnType<typeof createIngestionKafka> | undefined;
-const parts = (config: IngestionConfig): ReturnType<typeof createIngestionKafka> =>
-  (kafkaParts ??= createIngestionKafka(config));
+const parts = kafkaClientsOnce(
+  (config: IngestionConfig) => ({
+    brokers: config.KAFKA_BROKERS,
+    clientId: config.KAFKA_CLIENT_ID ?? `ingestion-${config.INGESTION_REPLICA_ID}`,
+    producer: { lingerMs: config.KAFKA_LINGER_MS },
+  }),
+  kafkaClient,
+);
 
 main(() =>
   runService<IngestionConfig>({

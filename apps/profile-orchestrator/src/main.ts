@@ -1,19 +1,15 @@
-import { BatchingProducer, KafkaBatchTransport, createKafka } from '@meterlink/kafka';
+import { KafkaBatchTransport, kafkaClient, kafkaClientsOnce } from '@meterlink/kafka';
 import { main, runService } from '@meterlink/service-kit';
 import { loadOrchestratorConfig, type OrchestratorConfig } from './config';
 import { ProfileOrchestratorModule } from './app.module';
 
-let parts: { kafka: ReturnType<typeof createKafka>; producer: BatchingProducer } | undefined;
-const kafkaParts = (config: OrchestratorConfig): NonNullable<typeof parts> => {
-  if (!parts) {
-    const kafka = createKafka({
-      brokers: config.KAFKA_BROKERS,
-      clientId: config.KAFKA_CLIENT_ID ?? 'profile-orchestrator',
-    });
-    parts = { kafka, producer: new BatchingProducer(kafka) };
-  }
-  return parts;
-};
+const kafkaParts = kafkaClientsOnce(
+  (config: OrchestratorConfig) => ({
+    brokers: config.KAFKA_BROKERS,
+    clientId: config.KAFKA_CLIENT_ID ?? 'profile-orchestrator',
+  }),
+  kafkaClient,
+);
 
 main(() =>
   runService<OrchestratorConfig>({

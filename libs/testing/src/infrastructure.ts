@@ -17,6 +17,16 @@ export const INFRA_VARIABLES = [
 ] as const;
 export type InfraEnv = Record<(typeof INFRA_VARIABLES)[number], string>;
 
+/** The infrastructure the jest global setup started, as the test workers see it. */
+export function infraEnv(): InfraEnv {
+  const env = fromEnvironment(process.env);
+  if (!env)
+    throw new Error(
+      `infrastructure variables missing (${INFRA_VARIABLES.join(', ')}): run through the integration or e2e jest config`,
+    );
+  return env;
+}
+
 export interface Infrastructure {
   /** How it was provided: `existing` servers, `testcontainers`, or the project's `stack` scripts. */
   kind: 'existing' | 'testcontainers' | 'stack';

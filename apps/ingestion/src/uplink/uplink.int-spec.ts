@@ -9,7 +9,7 @@ import {
   manifestOf,
   telemetryMessage,
   testMeters,
-  type InfraEnv,
+  infraEnv,
   type TestMeter,
 } from '@meterlink/testing';
 
@@ -18,18 +18,7 @@ import {
  * Kafka; everything else is refused by the broker or lands on ingest.rejected.v1 with its reason.
  */
 describe('ingestion uplink', () => {
-  const infra = Object.fromEntries(
-    [
-      'KAFKA_BROKERS',
-      'MQTT_URL',
-      'REDIS_URL',
-      'DATABASE_URL',
-      'MQTT_ADMIN_USERNAME',
-      'MQTT_ADMIN_PASSWORD',
-      'MQTT_INGESTION_USERNAME',
-      'MQTT_INGESTION_PASSWORD',
-    ].map((k) => [k, process.env[k] ?? '']),
-  ) as InfraEnv;
+  const infra = infraEnv();
   const platform = new Platform({
     infra,
     basePort: 4201,

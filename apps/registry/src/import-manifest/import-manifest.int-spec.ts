@@ -1,27 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import mqtt from 'mqtt';
-import {
-  Platform,
-  TEST_CATALOGUE,
-  manifestOf,
-  testMeters,
-  type InfraEnv,
-} from '@meterlink/testing';
+import { Platform, TEST_CATALOGUE, manifestOf, testMeters, infraEnv } from '@meterlink/testing';
 
 /** The registry over real PostgreSQL, Kafka and Mosquitto. */
 describe('registry manifest import', () => {
-  const infra = Object.fromEntries(
-    [
-      'KAFKA_BROKERS',
-      'MQTT_URL',
-      'REDIS_URL',
-      'DATABASE_URL',
-      'MQTT_ADMIN_USERNAME',
-      'MQTT_ADMIN_PASSWORD',
-      'MQTT_INGESTION_USERNAME',
-      'MQTT_INGESTION_PASSWORD',
-    ].map((k) => [k, process.env[k] ?? '']),
-  ) as InfraEnv;
+  const infra = infraEnv();
   const viewerToken = randomBytes(20).toString('hex');
   const platform = new Platform({
     infra,

@@ -80,3 +80,6 @@ export function isTransient(error: unknown): boolean {
     )
   );
 }
+
+export const kafkaClient = (brokers: string[], clientId: string): Kafka =>
+  createKafka({ brokers, clientId });

@@ -205,3 +205,31 @@ export function jsonRecord<
 }
 
 export const newEventId = (): string => randomUUID();
+
+export interface KafkaClients {
+  kafka: Kafka;
+  producer: BatchingProducer;
+}
+
+/**
+ * One Kafka client and one producer per process, made on first use from the validated config:
+ * a service's module and its Kafka transport share them.
+ */
+export function kafkaClientsOnce<C>(
+  options: (config: C) => {
+    brokers: string[];
+    clientId: string;
+    producer?: Partial<BatchingProducerOptions>;
+  },
+  createKafkaClient: (brokers: string[], clientId: string) => Kafka,
+): (config: C) => KafkaClients {
+  let clients: KafkaClients | undefined;
+  return (config) => {
+    if (!clients) {
+      const { brokers, clientId, producer } = options(config);
+      const kafka = createKafkaClient(brokers, clientId);
+      clients = { kafka, producer: new BatchingProducer(kafka, producer) };
+    }
+    return clients;
+  };
+}
