@@ -4,6 +4,8 @@ import type { Redis } from '@meterlink/redis';
 import { REDIS } from './tokens';
 
 export const DEADLINES_KEY = 'cov:deadlines';
+/** Meters whose state holds a transition not yet known to be published. */
+export const PENDING_KEY = 'cov:pending';
 const stateKey = (meterId: string): string => `cov:m:{${meterId}}`;
 
 // Writes a meter's state if its version is still the one read (optimistic concurrency with the
@@ -16,6 +18,8 @@ local fields = {}
 for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], 'v', v + 1, unpack(fields))
 if tonumber(ARGV[3]) < 0 then redis.call('ZREM', KEYS[2], ARGV[2]) else redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2]) end
+local pt = redis.call('HGET', KEYS[1], 'pt')
+if pt and pt ~= '' then redis.call('SADD', KEYS[3], ARGV[2]) end
 return 1
 `;
 // Claims a due deadline: removes it and marks the meter lost, unless a report moved it meanwhile.
@@ -27,11 +31,15 @@ local status = redis.call('HGET', KEYS[1], 's')
 if status == 'lost' then return 0 end
 redis.call('HINCRBY', KEYS[1], 'v', 1)
 redis.call('HSET', KEYS[1], 's', 'lost', 'b', 0, 'g', 0, 'pt', ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[1])
 return 1
 `;
 
 const CLEAR_PENDING = `
-if redis.call('HGET', KEYS[1], 'pt') == ARGV[1] then redis.call('HSET', KEYS[1], 'pt', '') end
+if redis.call('HGET', KEYS[1], 'pt') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'pt', '')
+  redis.call('SREM', KEYS[2], ARGV[2])
+end
 return 1
 `;
 
@@ -50,9 +58,9 @@ export interface StoredCoverage {
 @Injectable()
 export class CoverageStateRepository {
   constructor(@Inject(REDIS) private readonly redis: Redis) {
-    redis.defineCommand('mlCovWrite', { numberOfKeys: 2, lua: WRITE });
-    redis.defineCommand('mlCovClaim', { numberOfKeys: 2, lua: CLAIM });
-    redis.defineCommand('mlCovClearPending', { numberOfKeys: 1, lua: CLEAR_PENDING });
+    redis.defineCommand('mlCovWrite', { numberOfKeys: 3, lua: WRITE });
+    redis.defineCommand('mlCovClaim', { numberOfKeys: 3, lua: CLAIM });
+    redis.defineCommand('mlCovClearPending', { numberOfKeys: 2, lua: CLEAR_PENDING });
   }
 
   async read(meterId: string): Promise<StoredCoverage> {
@@ -99,12 +107,20 @@ export class CoverageStateRepository {
       'pt',
       pendingTransition ?? '',
     ];
-    return (await this.call('mlCovWrite', stateKey(meterId), DEADLINES_KEY, ...args)) === 1;
+    return (
+      (await this.call('mlCovWrite', stateKey(meterId), DEADLINES_KEY, PENDING_KEY, ...args)) === 1
+    );
   }
 
   /** The pending transition was published: forget it, unless a newer one replaced it. */
   async clearPending(meterId: string, pendingTransition: string): Promise<void> {
-    await this.call('mlCovClearPending', stateKey(meterId), pendingTransition);
+    await this.call(
+      'mlCovClearPending',
+      stateKey(meterId),
+      PENDING_KEY,
+      pendingTransition,
+      meterId,
+    );
   }
 
   async dueMeters(now: number, limit: number): Promise<{ meterId: string; deadline: number }[]> {
@@ -123,6 +139,23 @@ export class CoverageStateRepository {
     return due;
   }
 
+  /** Transitions stored but perhaps never published (a crash between the two), up to `limit`. */
+  async pendingTransitions(limit: number): Promise<{ meterId: string; transition: string }[]> {
+    const [, meterIds] = await this.redis.sscan(PENDING_KEY, 0, 'COUNT', limit);
+    const found: { meterId: string; transition: string }[] = [];
+    for (const meterId of meterIds.slice(0, limit)) {
+      const transition = await this.redis.hget(stateKey(meterId), 'pt');
+      if (transition) found.push({ meterId, transition });
+      else await this.redis.srem(PENDING_KEY, meterId);
+    }
+    return found;
+  }
+
+  /** Forgets the silence deadline of a meter that is no longer watched (decommissioned). */
+  async dropDeadline(meterId: string): Promise<void> {
+    await this.redis.zrem(DEADLINES_KEY, meterId);
+  }
+
   /** True if this caller won the right to declare the meter lost. */
   async claimSilence(meterId: string, now: number, pendingTransition: string): Promise<boolean> {
     return (
@@ -130,6 +163,7 @@ export class CoverageStateRepository {
         'mlCovClaim',
         stateKey(meterId),
         DEADLINES_KEY,
+        PENDING_KEY,
         meterId,
         now,
         pendingTransition,

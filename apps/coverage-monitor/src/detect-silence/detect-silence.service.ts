@@ -41,14 +41,19 @@ export class DetectSilenceService {
 
   /** One pass; returns the number of meters declared lost. */
   async sweep(now = Date.now()): Promise<number> {
+    await this.republishStale(now);
     let total = 0;
     for (;;) {
       const due = await this.states.dueMeters(now, 500);
       if (due.length === 0) return total;
       const lost: MeterTransition[] = [];
       for (const { meterId, deadline } of due) {
-        const { state } = await this.states.read(meterId);
         const meter = this.fleet.meter(meterId);
+        if (meter?.status === 'decommissioned') {
+          await this.states.dropDeadline(meterId);
+          continue;
+        }
+        const { state } = await this.states.read(meterId);
         const transition: MeterTransition = {
           type: 'meter.lost',
           meterId,
@@ -66,6 +71,26 @@ export class DetectSilenceService {
       total += lost.length;
       if (due.length < 500) return total;
     }
+  }
+
+  /**
+   * Re-publishes transitions that were stored but whose publication was never confirmed, which
+   * only happens after a crash between the two (normally the gap is milliseconds). Same eventId,
+   * so a consumer that did see the first copy can drop this one.
+   */
+  async republishStale(now: number, minAgeMs = 10_000): Promise<number> {
+    const pending = await this.states.pendingTransitions(500);
+    const stale = pending
+      .map((p) => ({ raw: p.transition, transition: JSON.parse(p.transition) as MeterTransition }))
+      .filter((p) => now - p.transition.at >= minAgeMs);
+    if (stale.length === 0) return 0;
+    await this.events.publishMeterTransitions(stale.map((p) => p.transition));
+    for (const p of stale) await this.states.clearPending(p.transition.meterId, p.raw);
+    this.log.warn(
+      { count: stale.length },
+      're-published coverage transitions left pending by an earlier crash',
+    );
+    return stale.length;
   }
 
   async stop(): Promise<void> {
