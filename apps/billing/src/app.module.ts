@@ -27,6 +27,9 @@ class BillingLifecycle implements OnApplicationBootstrap, OnApplicationShutdown 
     health: HealthRegistry,
   ) {
     health.register('postgres', () => pingPostgres(pool));
+    health.register('kafka', () =>
+      producer.isConnected() ? { ok: true } : { ok: false, detail: 'producer disconnected' },
+    );
   }
   async onApplicationBootstrap(): Promise<void> {
     await migrate(this.pool, 'billing', BILLING_MIGRATIONS);

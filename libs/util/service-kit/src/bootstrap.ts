@@ -3,8 +3,16 @@ import { NestFactory } from '@nestjs/core';
 import type { INestApplication, Type } from '@nestjs/common';
 import type { CustomTransportStrategy } from '@nestjs/microservices';
 import { ConfigError } from '@meterlink/config';
-import { NestPinoLogger, collectProcessMetrics, createLogger } from '@meterlink/observability';
+import {
+  HealthRegistry,
+  NestPinoLogger,
+  collectProcessMetrics,
+  createLogger,
+} from '@meterlink/observability';
 import { RethrowRpcErrorsFilter } from './rethrow-rpc.filter';
+
+/** A transport that can tell readiness whether its consumer runs. */
+export type ObservableTransport = CustomTransportStrategy & { isRunning?: () => boolean };
 
 export interface ServiceBootstrap<C> {
   name: string;
@@ -13,7 +21,7 @@ export interface ServiceBootstrap<C> {
   httpPort: (config: C) => number;
   shutdownTimeoutMs: (config: C) => number;
   /** The Kafka transport for `@EventPattern` handlers, if the service consumes topics. */
-  transport?: (app: INestApplication, config: C) => CustomTransportStrategy | undefined;
+  transport?: (app: INestApplication, config: C) => ObservableTransport | undefined;
 }
 
 /**
@@ -74,6 +82,15 @@ export async function runService<C>(definition: ServiceBootstrap<C>): Promise<IN
       .useGlobalFilters(new RethrowRpcErrorsFilter());
   // Bootstrap hooks (migrations, fleet view replay, connections) finish before any Kafka handler
   // runs: a hybrid app's transports would otherwise start consuming first.
+  // Readiness includes the Kafka consumer of the transport, when it can say whether it runs.
+  if (strategy?.isRunning) {
+    const isRunning = strategy.isRunning.bind(strategy);
+    app
+      .get(HealthRegistry)
+      .register('kafka-consumer', () =>
+        isRunning() ? { ok: true } : { ok: false, detail: 'consumer not running' },
+      );
+  }
   await app.init();
   if (strategy) await app.startAllMicroservices();
   await app.listen(definition.httpPort(config), '0.0.0.0');
