@@ -111,6 +111,22 @@ describe('a carrier outage in one region', () => {
       { timeoutMs: 30_000, what: 'traffic of every swapped meter on carrier-b' },
     );
 
+    // The registry's inventory follows: carrier-b's profile is now the enabled one.
+    await eventually(
+      async () => {
+        const enabledNow = await Promise.all(
+          affected.map(async (id) => {
+            const meter = (await platform.registryGet(`/v1/meters/${id}`)) as {
+              profiles: { carrierId: string; state: string }[];
+            };
+            return meter.profiles.find((p) => p.state === 'enabled')?.carrierId;
+          }),
+        );
+        return enabledNow.every((carrierId) => carrierId === 'carrier-b');
+      },
+      { timeoutMs: 30_000, what: 'the registry to show carrier-b enabled on every swapped meter' },
+    );
+
     // Readings flowed for every meter of the fleet.
     await eventually(
       () =>

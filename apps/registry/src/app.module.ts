@@ -8,7 +8,7 @@ import {
   type DynamicModule,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
-import { BatchingProducer, createKafka, ensureTopics } from '@meterlink/kafka';
+import { type BatchingProducer, ensureTopics } from '@meterlink/kafka';
 import { HealthRegistry } from '@meterlink/observability';
 import { createPool, migrate, pingPostgres, type Pool } from '@meterlink/postgres';
 import { ObservabilityModule } from '@meterlink/service-kit';
@@ -23,6 +23,8 @@ import { ImportController } from './import-manifest/import-manifest.controller';
 import { ImportManifestService } from './import-manifest/import-manifest.service';
 import { MetersController } from './meters/meters.controller';
 import { MetersRepository } from './meters/meters.repository';
+import { TrackInventoryConsumer } from './track-inventory/track-inventory.consumer';
+import { TrackInventoryService } from './track-inventory/track-inventory.service';
 import type { Kafka } from 'kafkajs';
 
 export const REGISTRY_MIGRATIONS = join(__dirname, '..', 'migrations');
@@ -64,19 +66,15 @@ class RegistryLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
 
 @Module({})
 export class RegistryModule {
-  static register(config: RegistryConfig): DynamicModule {
-    const kafka = createKafka({
-      brokers: config.KAFKA_BROKERS,
-      clientId: config.KAFKA_CLIENT_ID ?? 'registry',
-    });
+  static register(config: RegistryConfig, kafka: Kafka, producer: BatchingProducer): DynamicModule {
     return {
       module: RegistryModule,
       imports: [ObservabilityModule],
-      controllers: [ImportController, MetersController],
+      controllers: [ImportController, MetersController, TrackInventoryConsumer],
       providers: [
         { provide: REGISTRY_CONFIG, useValue: config },
         { provide: KAFKA, useValue: kafka },
-        { provide: PRODUCER, useFactory: () => new BatchingProducer(kafka) },
+        { provide: PRODUCER, useValue: producer },
         { provide: PG_POOL, useFactory: () => createPool(config.DATABASE_URL, 'registry') },
         {
           provide: DynsecClient,
@@ -94,6 +92,7 @@ export class RegistryModule {
         BrokerCredentialsService,
         ImportManifestService,
         ImportCatalogueService,
+        TrackInventoryService,
         RegistryLifecycle,
       ],
     };

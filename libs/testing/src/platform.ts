@@ -82,6 +82,15 @@ export class Platform {
     return JSON.parse(text) as unknown;
   }
 
+  async registryGet(path: string): Promise<unknown> {
+    const res = await fetch(`${this.service('registry').baseUrl}${path}`, {
+      headers: { authorization: `Bearer ${this.adminToken}` },
+    });
+    if (!res.ok) throw new Error(`GET ${path} → ${res.status}`);
+    const body: unknown = await res.json();
+    return body;
+  }
+
   async importCatalogue(fileOrJson: string | object): Promise<unknown> {
     const body =
       typeof fileOrJson === 'string'
