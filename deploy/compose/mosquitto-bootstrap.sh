@@ -24,32 +24,18 @@ fi
 
 # 1. These commands make the broker disconnect the admin, so their answer never arrives:
 #    publish without waiting for it.
-LOCKDOWN='{"commands":[
-  {"command":"setDefaultACLAccess","acls":[
-    {"acltype":"publishClientSend","allow":false},
-    {"acltype":"publishClientReceive","allow":false},
-    {"acltype":"subscribe","allow":false},
-    {"acltype":"unsubscribe","allow":false}]},
-  {"command":"removeRoleACL","rolename":"admin","acltype":"publishClientReceive","topic":"#"},
-  {"command":"removeRoleACL","rolename":"admin","acltype":"subscribePattern","topic":"#"},
-  {"command":"removeRoleACL","rolename":"admin","acltype":"unsubscribePattern","topic":"#"},
-  {"command":"addRoleACL","rolename":"admin","acltype":"unsubscribePattern","topic":"$CONTROL/dynamic-security/#","priority":0,"allow":true},
-  {"command":"addRoleACL","rolename":"admin","acltype":"unsubscribePattern","topic":"$SYS/#","priority":0,"allow":true}
-]}'
+POLICY=${POLICY_DIR:-/meterlink/policy}  # tools/stack/mosquitto/policy, shared with the local stack
 # mosquitto_pub may report the lost connection (exit 7); step 3 checks that the commands applied.
 mosquitto_pub -h "$HOST" -p "$PORT" -u "$MQTT_ADMIN_USERNAME" -P "$MQTT_ADMIN_PASSWORD" -q 1 \
-  -t "$CTL" -m "$LOCKDOWN" || true
+  -t "$CTL" -f "$POLICY/lockdown.json" || true
 sleep 2
 
-# 2 and 3, answered.
+# 2. The ingestion role (mosquitto_rr -f sends an empty payload in 2.0.11, hence -m).
+mosquitto_rr -h "$HOST" -p "$PORT" -u "$MQTT_ADMIN_USERNAME" -P "$MQTT_ADMIN_PASSWORD" \
+  -q 1 -W 15 -t "$CTL" -e "$CTL/response" -m "$(cat "$POLICY/ingestion-role.json")" >/dev/null
+
+# 3. The ingestion client, then read everything back, answered.
 SETUP='{"commands":[
-  {"command":"createRole","rolename":"ingestion","textname":"meterlink ingestion service","acls":[
-    {"acltype":"subscribePattern","topic":"$share/ingestion/mtr/v1/+/up/#","priority":0,"allow":true},
-    {"acltype":"subscribePattern","topic":"mtr/v1/+/up/#","priority":0,"allow":true},
-    {"acltype":"unsubscribePattern","topic":"$share/ingestion/mtr/v1/+/up/#","priority":0,"allow":true},
-    {"acltype":"unsubscribePattern","topic":"mtr/v1/+/up/#","priority":0,"allow":true},
-    {"acltype":"publishClientReceive","topic":"mtr/v1/+/up/#","priority":0,"allow":true},
-    {"acltype":"publishClientSend","topic":"mtr/v1/+/down/#","priority":0,"allow":true}]},
   {"command":"createClient","username":"'"$MQTT_INGESTION_USERNAME"'","password":"'"$MQTT_INGESTION_PASSWORD"'",
    "textname":"meterlink ingestion service","roles":[{"rolename":"ingestion","priority":0}]},
   {"command":"getDefaultACLAccess"},

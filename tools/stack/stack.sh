@@ -614,31 +614,14 @@ dynsec_send_nowait() {
 
 # First start only: lock the broker down and create the service clients.
 mosq_bootstrap() {
-  local ctl='$CONTROL/dynamic-security/#' up='mtr/v1/+/up/#' share='$share/ingestion/mtr/v1/+/up/#' down='mtr/v1/+/down/#'
-  local acltype resp
+  local policy=$SCRIPT_DIR/mosquitto/policy acltype resp
   # 1. Deny by default; the admin role keeps only the dynsec control topics
   #    (and $SYS), it may not read application traffic ("#" is removed).
-  dynsec_send_nowait '{"commands":[
-    {"command":"setDefaultACLAccess","acls":[
-      {"acltype":"publishClientSend","allow":false},
-      {"acltype":"publishClientReceive","allow":false},
-      {"acltype":"subscribe","allow":false},
-      {"acltype":"unsubscribe","allow":false}]},
-    {"command":"removeRoleACL","rolename":"admin","acltype":"publishClientReceive","topic":"#"},
-    {"command":"removeRoleACL","rolename":"admin","acltype":"subscribePattern","topic":"#"},
-    {"command":"removeRoleACL","rolename":"admin","acltype":"unsubscribePattern","topic":"#"},
-    {"command":"addRoleACL","rolename":"admin","acltype":"unsubscribePattern","topic":"'"$ctl"'","priority":0,"allow":true},
-    {"command":"addRoleACL","rolename":"admin","acltype":"unsubscribePattern","topic":"$SYS/#","priority":0,"allow":true}
-  ]}'
-  # 2. The ingestion service client, then read everything back.
+  #    The policy files are shared with docker-compose and the Testcontainers harness.
+  dynsec_send_nowait "$(<"$policy/lockdown.json")"
+  # 2. The ingestion role, the ingestion service client, then read everything back.
+  dynsec_cmd "$(<"$policy/ingestion-role.json")" || return 1
   dynsec_cmd '{"commands":[
-    {"command":"createRole","rolename":"ingestion","textname":"meterlink ingestion service","acls":[
-      {"acltype":"subscribePattern","topic":"'"$share"'","priority":0,"allow":true},
-      {"acltype":"subscribePattern","topic":"'"$up"'","priority":0,"allow":true},
-      {"acltype":"unsubscribePattern","topic":"'"$share"'","priority":0,"allow":true},
-      {"acltype":"unsubscribePattern","topic":"'"$up"'","priority":0,"allow":true},
-      {"acltype":"publishClientReceive","topic":"'"$up"'","priority":0,"allow":true},
-      {"acltype":"publishClientSend","topic":"'"$down"'","priority":0,"allow":true}]},
     {"command":"createClient","username":"'"$MQTT_INGESTION_USERNAME"'","password":"'"$MQTT_INGESTION_PASSWORD"'",
      "textname":"meterlink ingestion service","roles":[{"rolename":"ingestion","priority":0}]},
     {"command":"getDefaultACLAccess"},

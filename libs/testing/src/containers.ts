@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
 import mqtt from 'mqtt';
-import type { Infrastructure } from './infrastructure';
+import { REPO_ROOT, type Infrastructure } from './infrastructure';
 
 const KAFKA_IMAGE = 'apache/kafka:3.9.1';
 const MOSQUITTO_IMAGE = 'eclipse-mosquitto:2.0.18';
@@ -20,47 +22,30 @@ plugin /usr/lib/mosquitto_dynamic_security.so
 plugin_opt_config_file /mosquitto/data/dynamic-security.json
 `;
 
-/** The same broker policy tools/stack/stack.sh applies: deny by default, least-privilege roles. */
+/** The broker policy of tools/stack/mosquitto/policy, plus the ingestion client. */
 function bootstrapCommands(
   ingestionUser: string,
   ingestionPassword: string,
 ): { lockdown: object[]; services: object[] } {
-  const acl = (acltype: string, topic: string) => ({ acltype, topic, priority: 0, allow: true });
-  // These change the admin's own rights, which makes the broker disconnect it: no answer comes.
-  const lockdown = [
-    // Like tools/stack/stack.sh: the admin keeps only the dynsec control topics, not '#'.
-    { command: 'removeRoleACL', rolename: 'admin', acltype: 'publishClientReceive', topic: '#' },
-    { command: 'removeRoleACL', rolename: 'admin', acltype: 'subscribePattern', topic: '#' },
-    { command: 'removeRoleACL', rolename: 'admin', acltype: 'unsubscribePattern', topic: '#' },
-    {
-      command: 'setDefaultACLAccess',
-      acls: ['publishClientSend', 'publishClientReceive', 'subscribe', 'unsubscribe'].map(
-        (acltype) => ({ acltype, allow: false }),
-      ),
-    },
-  ];
-  const services = [
-    {
-      command: 'createRole',
-      rolename: 'ingestion',
-      acls: [
-        acl('subscribePattern', '$share/ingestion/mtr/v1/+/up/#'),
-        acl('subscribePattern', 'mtr/v1/+/up/#'),
-        acl('unsubscribePattern', '$share/ingestion/mtr/v1/+/up/#'),
-        acl('unsubscribePattern', 'mtr/v1/+/up/#'),
-        acl('publishClientReceive', 'mtr/v1/+/up/#'),
-        acl('publishClientSend', 'mtr/v1/+/down/#'),
-      ],
-    },
-    {
-      command: 'createClient',
-      username: ingestionUser,
-      password: ingestionPassword,
-      roles: [{ rolename: 'ingestion' }],
-    },
-    // Meters get a role each from the registry (dynsec 2.0 does not expand %u in ACL topics).
-  ];
-  return { lockdown, services };
+  const policy = (file: string): object[] =>
+    (
+      JSON.parse(
+        readFileSync(join(REPO_ROOT, 'tools', 'stack', 'mosquitto', 'policy', file), 'utf8'),
+      ) as { commands: object[] }
+    ).commands;
+  return {
+    // These change the admin's own rights, which makes the broker disconnect it: no answer comes.
+    lockdown: policy('lockdown.json'),
+    services: [
+      ...policy('ingestion-role.json'),
+      {
+        command: 'createClient',
+        username: ingestionUser,
+        password: ingestionPassword,
+        roles: [{ rolename: 'ingestion' }],
+      },
+    ],
+  };
 }
 
 /**
