@@ -1,3 +1,4 @@
+import { createPublicKey } from 'node:crypto';
 import { z } from 'zod';
 
 /** device-interface §1: client id = username = meterId. */
@@ -34,11 +35,24 @@ export const REGISTERS_BY_KIND: Readonly<Record<MeterKind, readonly Register[]>>
 };
 
 /** P-256 public key as a JWK, the only device key type the interface allows (ES256). */
-export const ecPublicJwkSchema = z.object({
-  kty: z.literal('EC'),
-  crv: z.literal('P-256'),
-  x: z.string().min(1),
-  y: z.string().min(1),
-  kid: z.string().optional(),
-});
+export const ecPublicJwkSchema = z
+  .object({
+    kty: z.literal('EC'),
+    crv: z.literal('P-256'),
+    x: z.string().min(1),
+    y: z.string().min(1),
+    kid: z.string().optional(),
+  })
+  .refine(
+    (jwk) => {
+      // A key that is not a point on P-256 could never verify anything: refuse it at the door.
+      try {
+        createPublicKey({ key: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y }, format: 'jwk' });
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { message: 'not a valid P-256 public key' },
+  );
 export type EcPublicJwk = z.infer<typeof ecPublicJwkSchema>;

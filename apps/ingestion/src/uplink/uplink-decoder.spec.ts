@@ -84,6 +84,18 @@ describe('uplink decoding', () => {
     ).toMatchObject({ ok: true, signed: true });
   });
 
+  it('rejects, rather than throws, when the registered device key is unusable', () => {
+    const jws = signCompact(telemetry, privateKeyFromJwk(keys.privateJwk), 'EM-0001');
+    const broken = meter({
+      meterId: 'EM-0001',
+      devicePublicKeyJwk: { kty: 'EC', crv: 'P-256', x: 'AAAA', y: 'AAAA' },
+    });
+    expect(decodeUplink(topic, buf({ jws }), fleet(broken), new PublicKeyCache())).toMatchObject({
+      ok: false,
+      reason: 'bad_signature',
+    });
+  });
+
   it('rejects a signature by another key as bad_signature', () => {
     const jws = signCompact(telemetry, privateKeyFromJwk(otherKeys.privateJwk), 'EM-0001');
     expect(decodeUplink(topic, buf({ jws }), fleet(meter()), cache)).toMatchObject({

@@ -11,6 +11,7 @@ import {
   type TelemetryMessage,
   type UplinkChannel,
 } from '@meterlink/contracts';
+import type { KeyObject } from 'node:crypto';
 import { verifyCompact, type PublicKeyCache } from '@meterlink/jws';
 
 export type DecodedUplink =
@@ -94,7 +95,19 @@ export function decodeUplink(
 
   let signed = false;
   if (typeof json.jws === 'string' && json.v === undefined) {
-    const verified = verifyCompact(json.jws, keys.get(meterId, meter.devicePublicKeyJwk), meterId);
+    let deviceKey: KeyObject;
+    try {
+      deviceKey = keys.get(meterId, meter.devicePublicKeyJwk);
+    } catch {
+      // An unusable registered key must reject the message, not throw (which would hold the ack forever).
+      return {
+        ok: false,
+        reason: 'bad_signature',
+        detail: 'the meter’s registered device key is unusable',
+        meterId,
+      };
+    }
+    const verified = verifyCompact(json.jws, deviceKey, meterId);
     if (!verified.ok) {
       return {
         ok: false,

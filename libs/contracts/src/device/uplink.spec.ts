@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import {
   telemetryMessageSchema,
   deviceEventMessageSchema,
@@ -126,6 +127,11 @@ describe('device interface schemas', () => {
   });
 });
 
+const { x, y } = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({
+  format: 'jwk',
+});
+const devicePublicJwk = { kty: 'EC', crv: 'P-256', x, y };
+
 describe('factory manifest line', () => {
   const line = {
     meterId: 'EM-0000001',
@@ -136,7 +142,7 @@ describe('factory manifest line', () => {
     tariffId: 'residential-tou',
     reportIntervalS: 900,
     signedTelemetry: false,
-    devicePublicKeyJwk: { kty: 'EC', crv: 'P-256', x: 'abc', y: 'def' },
+    devicePublicKeyJwk: devicePublicJwk,
     mqttPassword: 'a-long-enough-secret',
     profiles: [
       { iccid: '8944150000000000017', carrierId: 'carrier-a', state: 'enabled', fallback: false },
@@ -149,6 +155,15 @@ describe('factory manifest line', () => {
       fallbackDelayS: 3600,
     });
   });
+  it('refuses a device key that is not a point on P-256', () => {
+    const result = manifestLineSchema.safeParse({
+      ...line,
+      devicePublicKeyJwk: { ...devicePublicJwk, x: 'AAAA' },
+    });
+    expect(result.success).toBe(false);
+    expect(result.error?.issues[0]?.message).toBe('not a valid P-256 public key');
+  });
+
   it('requires exactly one enabled profile and at most one fallback', () => {
     expect(
       manifestLineSchema.safeParse({
