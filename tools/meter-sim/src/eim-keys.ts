@@ -8,7 +8,7 @@ import { publicKeyFromJwk } from '@meterlink/jws';
 export type EimKeyring = ReadonlyMap<string, KeyObject>;
 
 export const jwksSchema = z.object({
-  keys: z.array(ecPublicJwkSchema.extend({ kid: z.string().min(1) })).min(1),
+  keys: z.array(ecPublicJwkSchema.safeExtend({ kid: z.string().min(1) })).min(1),
 });
 export type Jwks = z.infer<typeof jwksSchema>;
 
