@@ -7,6 +7,7 @@
 #   tools/stack/stack.sh status   one line per component (exit 0 only if all are up)
 #   tools/stack/stack.sh env      `export VAR=value` lines for the services
 #   tools/stack/stack.sh reset    down + delete the state dir (not the download cache)
+#   tools/stack/stack.sh stop C   stop one component (kafka|postgres|redis|mosquitto); `up` restarts it
 #
 # Everything runs as plain background processes (no Docker), bound to 127.0.0.1,
 # on ports of its own, with state in ${METERLINK_STACK_DIR:-<repo>/.stack}.
@@ -844,6 +845,17 @@ stop_component() {
   log "$comp: stopped (pid $pid)"
 }
 
+# Stops one component, leaving the others up: how tests simulate an outage (`up` restarts it).
+cmd_stop_one() {
+  local comp=$1
+  [[ " ${COMPONENTS[*]} " == *" $comp "* ]] || die "stop: expected one of ${COMPONENTS[*]}, got '$comp'"
+  [[ -d $STATE ]] || die "nothing to stop ($STATE does not exist)"
+  take_lock
+  load_ports
+  resolve_pg_dir
+  stop_component "$comp"
+}
+
 cmd_down() {
   local comp rc=0 t0
   t0=$(now_ms)
@@ -915,7 +927,7 @@ cmd_reset() {
 }
 
 usage() {
-  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '3,11p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 main() {
@@ -926,6 +938,7 @@ main() {
     status) cmd_status ;;
     env) cmd_env ;;
     reset) cmd_reset ;;
+    stop) cmd_stop_one "${2:-}" ;;
     -h | --help | help) usage ;;
     *) usage >&2; exit 2 ;;
   esac
