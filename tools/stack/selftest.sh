@@ -3,7 +3,9 @@
 # model does what tools/stack/README.md says: per-meter provisioning with the
 # documented JSON commands, meters confined to their own topics, the ingestion
 # service's rights, no anonymous access, disable/delete taking effect at once,
-# and that dynsec in this mosquitto does NOT substitute %u/%c in ACL topics.
+# that dynsec in this mosquitto does NOT substitute %u/%c in ACL topics, and
+# that the TLS listener takes only certificates of the device CA (CN = meterId,
+# confined like the password login, revoked ones refused after a reload).
 #
 #   tools/stack/stack.sh up && tools/stack/selftest.sh
 #
@@ -117,7 +119,7 @@ provision_json() { # meterId password
 EOF
 }
 
-echo "meterlink stack selftest: mosquitto $BIND:$MQTT_PORT, test meters $A $B"
+echo "meterlink stack selftest: mosquitto $BIND:$MQTT_PORT (TLS $MQTT_TLS_PORT), test meters $A $B"
 
 cfg ing "$MQTT_INGESTION_USERNAME" "$MQTT_INGESTION_PASSWORD"
 cfg a "$A" "$PW_A"
@@ -235,6 +237,102 @@ out=$(as a-wrong mosquitto_pub -q 1 -i "$A" -t "mtr/v1/$A/up/x" -m x 2>&1) && no
   { [[ $out == *"not authori"* ]] && ok "wrong password is refused" || nok "wrong password is refused" "$out"; }
 out=$(as a mosquitto_pub -q 1 -i "not-$A" -t "mtr/v1/$A/up/x" -m x 2>&1) && nok "A with a different client id is refused" "$out" ||
   { [[ $out == *"not authori"* ]] && ok "A with a different client id is refused (clientid bound)" || nok "A with a different client id is refused" "$out"; }
+
+# ---- TLS listener: client certificates from the device CA, CN = meterId
+# Test certificates come from the stack's device CA (valid one day); the revocation check adds one
+# serial to the CRL, which stays there harmlessly (its key is deleted on exit) until the registry
+# next rewrites the CRL from its database.
+if mosq_has_tls; then
+  PKI_TMP=$TMP/pki
+  mkdir -p "$PKI_TMP"
+  X=selftest-x-$SUF
+  pki_issue "$A" "$PKI_TMP/a" 1 clientAuth >/dev/null || nok "issue a certificate for A"
+  SERIAL_A2=$(pki_issue "$A" "$PKI_TMP/a2" 1 clientAuth) || nok "issue a second certificate for A"
+  pki_issue "$B" "$PKI_TMP/b" 1 clientAuth >/dev/null || nok "issue a certificate for B"
+  pki_issue "$X" "$PKI_TMP/x" 1 clientAuth >/dev/null || nok "issue a certificate for a CN without a broker client"
+  # A CA the broker does not trust, issuing "A".
+  openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$PKI_TMP/rogue-ca.key" \
+    -subj "/CN=rogue CA" -days 1 -out "$PKI_TMP/rogue-ca.pem" >/dev/null 2>&1
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$PKI_TMP/rogue.key.pem" \
+    -subj "/CN=$A" -out "$PKI_TMP/rogue.csr" >/dev/null 2>&1
+  openssl x509 -req -in "$PKI_TMP/rogue.csr" -CA "$PKI_TMP/rogue-ca.pem" -CAkey "$PKI_TMP/rogue-ca.key" \
+    -set_serial 0x42 -days 1 -out "$PKI_TMP/rogue.cert.pem" >/dev/null 2>&1
+
+  # cfg_tls NAME [CERT-PREFIX]: options for a TLS client that checks the broker against the device
+  # CA and presents CERT-PREFIX.cert.pem (no certificate when omitted).
+  cfg_tls() {
+    local d=$TMP/cfg/$1 p
+    mkdir -p "$d"
+    for p in mosquitto_pub mosquitto_sub; do
+      {
+        printf -- '-h localhost\n-p %s\n--cafile %s\n' "$MQTT_TLS_PORT" "$PKI_CA_CERT"
+        [[ -z ${2:-} ]] || printf -- '--cert %s.cert.pem\n--key %s.key.pem\n' "$PKI_TMP/$2" "$PKI_TMP/$2"
+      } >"$d/$p"
+    done
+  }
+  cfg_tls a-tls a
+  cfg_tls a2-tls a2
+  cfg_tls b-tls b
+  cfg_tls x-tls x
+  cfg_tls rogue-tls rogue
+  cfg_tls none-tls
+  refused() { [[ $1 != *"received CONNACK (0)"* ]]; }
+
+  start_sub tls-plain ing -t 'mtr/v1/+/up/#' || nok "ingestion subscribes for the TLS checks"
+  N9=tls-own-$RANDOM$RANDOM
+  out=$(pub a-tls "$A" "mtr/v1/$A/up/reading" "$N9")
+  accepted "$out" && ok "TLS: A's certificate connects and publishes to mtr/v1/A/up/... (PUBACK 0)" ||
+    nok "TLS: A's certificate connects and publishes to its own topic" "$out"
+  wait_for "$TMP/tls-plain.out" "$N9" 10 && ok "TLS: ingestion receives A's uplink sent over TLS" ||
+    nok "TLS: ingestion receives A's uplink sent over TLS"
+  N10=tls-foreign-$RANDOM$RANDOM
+  out=$(pub b-tls "$B" "mtr/v1/$A/up/reading" "$N10")
+  denied "$out" && ok "TLS: B's certificate cannot publish under mtr/v1/A/up/... (PUBACK 135)" ||
+    nok "TLS: B's certificate cannot publish under A's topic" "$out"
+  out=$(pub a-tls "$A" "mtr/v1/$B/up/reading" "$N10")
+  denied "$out" && ok "TLS: A's certificate cannot publish under mtr/v1/B/up/... (PUBACK 135)" ||
+    nok "TLS: A's certificate cannot publish under B's topic" "$out"
+  out=$(pub x-tls "$X" "mtr/v1/$X/up/reading" "x")
+  denied "$out" && ok "TLS: a valid certificate whose CN has no broker client may publish nowhere" ||
+    nok "TLS: a certificate whose CN has no broker client may publish nowhere" "$out"
+  # use_username_as_clientid: A connecting with client id B is renamed A, so B keeps its session.
+  if start_sub b-tls-live b-tls -i "$B" -t "mtr/v1/$B/down/#"; then
+    out=$(pub a-tls "$B" "mtr/v1/$A/up/reading" "takeover")
+    if accepted "$out" && pid_alive "${SUBS[b-tls-live]}"; then
+      ok "TLS: A's certificate with client id B gets client id A (B's session is not taken over)"
+    else
+      nok "TLS: A's certificate with client id B gets client id A" "$out"
+    fi
+    stop_sub b-tls-live
+  else
+    nok "TLS: B subscribes to its downlink over TLS"
+  fi
+  out=$(pub none-tls "$A" "mtr/v1/$A/up/reading" "x")
+  refused "$out" && ok "TLS: a client without a certificate is refused" || nok "TLS: a client without a certificate is refused" "$out"
+  out=$(pub rogue-tls "$A" "mtr/v1/$A/up/reading" "x")
+  refused "$out" && ok "TLS: a certificate for A from another CA is refused" ||
+    nok "TLS: a certificate for A from another CA is refused" "$out"
+  out=$(pub a2-tls "$A" "mtr/v1/$A/up/reading" "before-revocation")
+  accepted "$out" && ok "TLS: A's second certificate works before it is revoked" ||
+    nok "TLS: A's second certificate works before it is revoked" "$out"
+  if [[ -n ${SERIAL_A2:-} ]] && pki_write_crl "$SERIAL_A2" && pki_reload_broker; then
+    deadline=$(($(now_ms) + 5000))
+    until refused "$(pub a2-tls "$A" "mtr/v1/$A/up/reading" "after-revocation")"; do
+      (($(now_ms) < deadline)) || break
+      sleep 0.1
+    done
+    out=$(pub a2-tls "$A" "mtr/v1/$A/up/reading" "after-revocation")
+    refused "$out" && ok "TLS: a revoked certificate is refused once the CRL is reloaded (SIGHUP)" ||
+      nok "TLS: a revoked certificate is refused once the CRL is reloaded" "$out"
+    out=$(pub a-tls "$A" "mtr/v1/$A/up/reading" "other-cert")
+    accepted "$out" && ok "TLS: A's other, unrevoked certificate still works" || nok "TLS: A's other certificate still works" "$out"
+  else
+    nok "TLS: revoke A's second certificate (CRL + SIGHUP)"
+  fi
+  stop_sub tls-plain
+else
+  nok "the broker has a TLS listener on $MQTT_TLS_PORT" "restart it: $SCRIPT_DIR/stack.sh stop mosquitto && $SCRIPT_DIR/stack.sh up"
+fi
 
 # ---- %u / %c in dynsec ACL topics
 dynsec_cmd '{"commands":[

@@ -9,6 +9,9 @@
 #   tools/stack/stack.sh reset    down + delete the state dir (not the download cache)
 #   tools/stack/stack.sh stop C   stop one component (kafka|postgres|redis|mosquitto); `up` restarts it
 #
+# Mosquitto has two listeners: plain MQTT (username/password) and MQTT over TLS with per-meter
+# client certificates from a local device CA ($STATE/pki, see docs/device-identity.md).
+#
 # Everything runs as plain background processes (no Docker), bound to 127.0.0.1,
 # on ports of its own, with state in ${METERLINK_STACK_DIR:-<repo>/.stack}.
 # See tools/stack/README.md.
@@ -39,6 +42,22 @@ MQTT_BOOTSTRAP_DONE=$STATE/mosquitto.bootstrapped
 
 REDIS_DIR=$STATE/redis
 
+# Device PKI of the local stack: the device CA, the broker's server certificate and the CRL. The
+# registry signs meter certificates with this CA (DEVICE_CA_DIR) and rewrites the CRL
+# (DEVICE_CRL_FILE); selftest.sh issues its own test certificates from it.
+PKI_DIR=$STATE/pki
+PKI_CA_KEY=$PKI_DIR/ca.key.pem
+PKI_CA_CERT=$PKI_DIR/ca.cert.pem
+PKI_SERVER_KEY=$PKI_DIR/server.key.pem
+PKI_SERVER_CERT=$PKI_DIR/server.cert.pem
+PKI_SERVER_NAMES_FILE=$PKI_DIR/server.names
+PKI_CRL=$PKI_DIR/crl.pem
+PKI_CA_DAYS=3650
+PKI_SERVER_DAYS=397
+PKI_CRL_DAYS=30
+# Names the broker's certificate is valid for (subjectAltName): DNS names and IP addresses.
+MQTT_TLS_SERVER_NAMES=${MQTT_TLS_SERVER_NAMES:-localhost,127.0.0.1}
+
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 PG_LOCATION_FILE=$STATE/postgres.location
 PG_APP_USER=meterlink
@@ -52,8 +71,8 @@ MQTT_INGESTION_USERNAME=meterlink-ingestion
 READY_TIMEOUT=${STACK_READY_TIMEOUT:-120}
 STOP_TIMEOUT=${STACK_STOP_TIMEOUT:-60}
 
-PORT_VARS=(KAFKA_PORT KAFKA_CONTROLLER_PORT MQTT_PORT REDIS_PORT PG_PORT)
-declare -A PORT_DEFAULT=([KAFKA_PORT]=19092 [KAFKA_CONTROLLER_PORT]=19093 [MQTT_PORT]=11883 [REDIS_PORT]=16379 [PG_PORT]=15432)
+PORT_VARS=(KAFKA_PORT KAFKA_CONTROLLER_PORT MQTT_PORT MQTT_TLS_PORT REDIS_PORT PG_PORT)
+declare -A PORT_DEFAULT=([KAFKA_PORT]=19092 [KAFKA_CONTROLLER_PORT]=19093 [MQTT_PORT]=11883 [MQTT_TLS_PORT]=18883 [REDIS_PORT]=16379 [PG_PORT]=15432)
 declare -A PROC_MATCH=([kafka]=kafka.Kafka [postgres]=postgres [redis]=redis-server [mosquitto]=mosquitto)
 
 # --------------------------------------------------------------------------- helpers
@@ -267,6 +286,7 @@ ensure_deps() {
   need mosquitto_pub mosquitto-clients
   need mosquitto_rr mosquitto-clients
   need redis-server redis-server
+  need openssl openssl
   need redis-cli redis-tools
   resolve_pg_bin || { pkgs+=(postgresql); missing+=(postgresql-server); }
   if [[ $(java_bin) == java ]]; then need java openjdk-17-jre-headless; fi
@@ -556,6 +576,191 @@ dynsec_cmd() {
   fi
 }
 
+# --------------------------------------------------------------------------- device PKI (openssl)
+# The stack makes its device CA with the openssl CLI rather than with the registry's code, so the
+# broker's TLS listener can start before anything is built; the layout is the one the registry's
+# FileDeviceCaStore reads (PKCS#8 PEM key, mode 600, and PEM certificate).
+
+pki_serial() { # 128 random bits, first octet 0x40..0x7f (positive, fixed length), upper-case hex
+  local hex
+  hex=$(openssl rand -hex 16)
+  printf '%X%s' $(((16#${hex:0:2} & 0x3f) | 0x40)) "${hex:2}" | tr '[:lower:]' '[:upper:]'
+}
+
+pki_new_key() { # file: an ECDSA P-256 key, PKCS#8 PEM, mode 600
+  (umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1.tmp" 2>/dev/null) &&
+    mv -f -- "$1.tmp" "$1"
+}
+
+pki_create_ca() {
+  local cnf rc=0
+  cnf=$(mktemp)
+  cat >"$cnf" <<'EOF'
+[req]
+distinguished_name = dn
+prompt = no
+x509_extensions = ca_ext
+[dn]
+CN = meterlink local stack device CA
+[ca_ext]
+basicConstraints = critical,CA:TRUE,pathlen:0
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+EOF
+  pki_new_key "$PKI_CA_KEY" &&
+    openssl req -x509 -new -config "$cnf" -key "$PKI_CA_KEY" -sha256 -days "$PKI_CA_DAYS" \
+      -set_serial "0x$(pki_serial)" -out "$PKI_CA_CERT.tmp" 2>/dev/null &&
+    chmod 644 "$PKI_CA_CERT.tmp" && mv -f -- "$PKI_CA_CERT.tmp" "$PKI_CA_CERT" || rc=1
+  rm -f -- "$cnf"
+  return $rc
+}
+
+# pki_issue CN OUT-PREFIX DAYS PURPOSE [SAN]: OUT-PREFIX.key.pem + OUT-PREFIX.cert.pem signed by
+# the device CA, for PURPOSE clientAuth (a meter: CN = meterId) or serverAuth (the broker).
+# Prints the serial number (upper-case hex).
+pki_issue() {
+  local cn=$1 out=$2 days=$3 purpose=$4 san=${5:-} serial tmp rc=0
+  tmp=$(mktemp -d)
+  serial=$(pki_serial)
+  {
+    echo 'basicConstraints = critical,CA:FALSE'
+    echo 'keyUsage = critical,digitalSignature'
+    echo "extendedKeyUsage = $purpose"
+    echo 'subjectKeyIdentifier = hash'
+    echo 'authorityKeyIdentifier = keyid'
+    [[ -z $san ]] || echo "subjectAltName = $san"
+  } >"$tmp/ext"
+  if pki_new_key "$out.key.pem" &&
+    openssl req -new -key "$out.key.pem" -subj "/CN=$cn" -out "$tmp/csr" 2>/dev/null &&
+    openssl x509 -req -in "$tmp/csr" -CA "$PKI_CA_CERT" -CAkey "$PKI_CA_KEY" -set_serial "0x$serial" \
+      -days "$days" -sha256 -extfile "$tmp/ext" -out "$out.cert.pem" 2>/dev/null; then
+    chmod 644 "$out.cert.pem"
+    echo "$serial"
+  else
+    rc=1
+  fi
+  rm -rf -- "$tmp"
+  return $rc
+}
+
+# Revoked entries of a CRL, one per line: SERIAL YYMMDDHHMMSSZ[,reason] (openssl ca index form).
+pki_crl_entries() {
+  openssl crl -in "$1" -noout -text | awk '
+    function flush() { if (serial != "") print serial, date reason; serial = ""; date = ""; reason = "" }
+    /^ *Serial Number:/ { flush(); serial = $3 }
+    /^ *Revocation Date:/ {
+      sub(/^ *Revocation Date: */, "")
+      cmd = "date -u -d \"" $0 "\" +%y%m%d%H%M%SZ"; cmd | getline date; close(cmd)
+    }
+    /CRL Reason Code/ {
+      getline; gsub(/^ +| +$/, ""); gsub(/ /, "")
+      r = tolower(substr($0, 1, 1)) substr($0, 2)
+      # only the reasons `openssl ca` knows
+      if (r ~ /^(unspecified|keyCompromise|affiliationChanged|superseded|cessationOfOperation)$/) reason = "," r
+    }
+    END { flush() }'
+}
+
+# pki_write_crl [SERIAL...]: a new CRL signed by the device CA, valid PKI_CRL_DAYS, holding every
+# entry of the current CRL (the registry's revocations) plus SERIALs; the CRL number goes up. It
+# replaces crl.pem atomically: mosquitto 2.0.11 drops revocation checking altogether when it reads
+# a missing or broken CRL at a reload. The caller sends SIGHUP if the broker runs.
+pki_write_crl() {
+  local tmp serial line number=1 rc=0
+  tmp=$(mktemp -d "$PKI_DIR/.crl.XXXXXX")
+  : >"$tmp/index.txt"
+  echo 'unique_subject = no' >"$tmp/index.txt.attr"
+  if [[ -s $PKI_CRL ]]; then
+    while read -r line; do
+      printf 'R\t491231235959Z\t%s\t%s\tunknown\t/CN=revoked\n' "${line#* }" "${line%% *}" >>"$tmp/index.txt"
+    done < <(pki_crl_entries "$PKI_CRL")
+    number=$(openssl crl -in "$PKI_CRL" -noout -crlnumber | sed -n 's/^crlNumber=//p')
+    number=$((${number:-0} + 1))
+  fi
+  for serial in "$@"; do
+    printf 'R\t491231235959Z\t%s,keyCompromise\t%s\tunknown\t/CN=revoked\n' \
+      "$(date -u +%y%m%d%H%M%SZ)" "${serial^^}" >>"$tmp/index.txt"
+  done
+  printf '%X\n' "$number" | sed -E 's/^(.(..)*)$/0\1/' >"$tmp/crlnumber"
+  cat >"$tmp/ca.cnf" <<EOF
+[ca]
+default_ca = stack
+[stack]
+database = $tmp/index.txt
+crlnumber = $tmp/crlnumber
+default_md = sha256
+default_crl_days = $PKI_CRL_DAYS
+crl_extensions = crl_ext
+[crl_ext]
+authorityKeyIdentifier = keyid:always
+EOF
+  if openssl ca -batch -config "$tmp/ca.cnf" -gencrl -keyfile "$PKI_CA_KEY" -cert "$PKI_CA_CERT" \
+    -out "$tmp/crl.pem" >"$tmp/log" 2>&1 &&
+    openssl crl -in "$tmp/crl.pem" -CAfile "$PKI_CA_CERT" -noout >>"$tmp/log" 2>&1; then
+    chmod 644 "$tmp/crl.pem"
+    mv -f -- "$tmp/crl.pem" "$PKI_CRL"
+  else
+    cat "$tmp/log" >&2
+    rc=1
+  fi
+  rm -rf -- "$tmp"
+  return $rc
+}
+
+# Seconds until the CRL's nextUpdate (negative once expired, or unreadable).
+pki_crl_remaining_s() {
+  local next
+  next=$(openssl crl -in "$PKI_CRL" -noout -nextupdate 2>/dev/null | sed -n 's/^nextUpdate=//p')
+  [[ -n $next ]] || { echo -1; return; }
+  echo $(($(date -u -d "$next" +%s) - $(date +%s)))
+}
+
+# Tells a running broker to re-read its certificates and the CRL.
+pki_reload_broker() {
+  local pid
+  if pid=$(comp_pid mosquitto); then kill -HUP "$pid"; fi
+}
+
+# CA (kept), broker certificate (renewed when it nears expiry, or the CA or the names changed)
+# and CRL (re-signed with the same entries when it nears nextUpdate).
+pki_prepare() { # run-user of the broker
+  local user=$1 san="" first="" n names
+  mkdir -p "$PKI_DIR"
+  chmod 755 "$PKI_DIR"
+  if [[ ! -e $PKI_CA_KEY && ! -e $PKI_CA_CERT ]]; then
+    pki_create_ca || die "pki: could not create the device CA in $PKI_DIR"
+    log "pki: created the local device CA ($PKI_CA_CERT)"
+  elif [[ ! -e $PKI_CA_KEY || ! -e $PKI_CA_CERT ]]; then
+    die "pki: $PKI_DIR holds only half of the device CA ($PKI_CA_KEY, $PKI_CA_CERT); restore it or run: $0 reset"
+  fi
+  chmod 600 "$PKI_CA_KEY"
+  if [[ ! -s $PKI_SERVER_CERT || ! -s $PKI_SERVER_KEY || $(cat "$PKI_SERVER_NAMES_FILE" 2>/dev/null) != "$MQTT_TLS_SERVER_NAMES" ]] ||
+    ! openssl x509 -in "$PKI_SERVER_CERT" -noout -checkend $((30 * 86400)) >/dev/null 2>&1 ||
+    ! openssl verify -purpose sslserver -CAfile "$PKI_CA_CERT" "$PKI_SERVER_CERT" >/dev/null 2>&1; then
+    IFS=',' read -ra names <<<"$MQTT_TLS_SERVER_NAMES"
+    for n in "${names[@]}"; do
+      [[ -n $n ]] || continue
+      if [[ $n =~ ^[0-9.]+$ || $n == *:* ]]; then
+        san+="${san:+,}IP:$n"
+      else
+        san+="${san:+,}DNS:$n"
+        [[ -n $first ]] || first=$n
+      fi
+    done
+    [[ -n $san ]] || die "pki: MQTT_TLS_SERVER_NAMES is empty"
+    pki_issue "${first:-localhost}" "$PKI_DIR/server" "$PKI_SERVER_DAYS" serverAuth "$san" >/dev/null ||
+      die "pki: could not issue the broker's server certificate"
+    echo "$MQTT_TLS_SERVER_NAMES" >"$PKI_SERVER_NAMES_FILE"
+    log "pki: issued the broker's TLS certificate for $MQTT_TLS_SERVER_NAMES"
+  fi
+  # The broker re-reads its key at SIGHUP, after it dropped root.
+  if [[ $user != root ]] && is_root; then chown "$user:" "$PKI_SERVER_KEY"; fi
+  chmod 600 "$PKI_SERVER_KEY"
+  if [[ ! -s $PKI_CRL ]] || (($(pki_crl_remaining_s) < 7 * 86400)); then
+    pki_write_crl || die "pki: could not write the CRL $PKI_CRL"
+  fi
+}
+
 mosq_prepare() {
   local user plugin
   plugin=$(dynsec_plugin_path) || die "mosquitto: dynamic security plugin not found"
@@ -581,8 +786,10 @@ mosq_prepare() {
     chown -R "$user:" "$MOSQ_DIR" "$LOGS/mosquitto.log"
   fi
   chmod 700 "$MOSQ_DIR"
+  pki_prepare "$user"
   render "$SCRIPT_DIR/mosquitto/mosquitto.conf.tmpl" "$CONF/mosquitto.conf" \
-    "MQTT_PORT=$MQTT_PORT" "BIND=$BIND" "DYNSEC_PLUGIN=$plugin" "DYNSEC_FILE=$DYNSEC_FILE" \
+    "MQTT_PORT=$MQTT_PORT" "MQTT_TLS_PORT=$MQTT_TLS_PORT" "PKI_DIR=$PKI_DIR" \
+    "BIND=$BIND" "DYNSEC_PLUGIN=$plugin" "DYNSEC_FILE=$DYNSEC_FILE" \
     "RUN_USER=$user" "MOSQ_DIR=$MOSQ_DIR" "LOG_FILE=$LOGS/mosquitto.log"
   chmod 644 "$CONF/mosquitto.conf"
 }
@@ -592,9 +799,14 @@ mosq_start() {
   launch_bg mosquitto "$LOGS/mosquitto.out" mosquitto -c "$CONF/mosquitto.conf"
 }
 
-# Ready = an authenticated client (the dynsec admin) can connect and subscribe.
+# The running broker's config has the TLS listener (one started by an older stack.sh has not).
+mosq_has_tls() { grep -q "^listener $MQTT_TLS_PORT " "$CONF/mosquitto.conf" 2>/dev/null; }
+
+# Ready = an authenticated client (the dynsec admin) can connect and subscribe, and the TLS
+# listener accepts connections.
 mosq_probe() {
   tcp_open "$MQTT_PORT" || return 1
+  if mosq_has_tls; then tcp_open "$MQTT_TLS_PORT" || return 1; fi
   load_credentials || return 1
   mq_write_opts "$MQTT_ADMIN_USERNAME" "$MQTT_ADMIN_PASSWORD"
   timeout 10 bash -c 'XDG_CONFIG_HOME="$1" mosquitto_sub -E -W 5 -t "\$CONTROL/dynamic-security/v1/response"' _ \
@@ -783,9 +995,12 @@ cmd_up() {
     port=$(comp_port "$comp")
     if pid=$(comp_pid "$comp"); then
       log "$comp: already running (pid $pid), left alone"
+      if [[ $comp == mosquitto ]] && ! mosq_has_tls; then
+        warn "mosquitto was started without the TLS listener (by an older stack.sh); to add it: $0 stop mosquitto && $0 up"
+      fi
       continue
     fi
-    for p in $port $([[ $comp == kafka ]] && echo "$KAFKA_CONTROLLER_PORT"); do
+    for p in $port $([[ $comp == kafka ]] && echo "$KAFKA_CONTROLLER_PORT") $([[ $comp == mosquitto ]] && echo "$MQTT_TLS_PORT"); do
       tcp_open "$p" && die "$comp: port $BIND:$p is already in use by a process this stack did not start"
     done
     start_component "$comp"
@@ -883,6 +1098,7 @@ cmd_status() {
     port=$(comp_port "$comp")
     extra=""
     [[ $comp == kafka ]] && extra=" (controller $BIND:$KAFKA_CONTROLLER_PORT)"
+    [[ $comp == mosquitto ]] && extra=" (TLS $BIND:$MQTT_TLS_PORT)"
     if pid=$(comp_pid "$comp" 2>/dev/null); then
       if tcp_open "$port"; then state=up; else state=starting; all=1; fi
     else
@@ -902,6 +1118,14 @@ cmd_env() {
   echo "export MQTT_URL=mqtt://$BIND:$MQTT_PORT"
   echo "export REDIS_URL=redis://$BIND:$REDIS_PORT"
   echo "export DATABASE_URL=postgres://$PG_APP_USER:$PG_APP_PASSWORD@$BIND:$PG_PORT/$PG_APP_DB"
+  # The TLS listener; its host must be one of MQTT_TLS_SERVER_NAMES (the broker certificate's).
+  echo "export MQTT_TLS_URL=mqtts://localhost:$MQTT_TLS_PORT"
+  echo "export MQTT_CA_FILE=$PKI_CA_CERT"
+  # For the registry: the device CA it signs meter certificates with, the CRL it keeps current,
+  # and the broker it tells (SIGHUP) to re-read that CRL.
+  echo "export DEVICE_CA_DIR=$PKI_DIR"
+  echo "export DEVICE_CRL_FILE=$PKI_CRL"
+  echo "export MQTT_BROKER_PID_FILE=$RUN/mosquitto.pid"
   echo "export MQTT_ADMIN_USERNAME=$MQTT_ADMIN_USERNAME"
   if load_credentials; then
     echo "export MQTT_ADMIN_PASSWORD=$MQTT_ADMIN_PASSWORD"

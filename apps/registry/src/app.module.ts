@@ -12,6 +12,8 @@ import { type BatchingProducer, ensureTopics } from '@meterlink/kafka';
 import { HealthRegistry } from '@meterlink/observability';
 import { createPool, migrate, pingPostgres, type Pool } from '@meterlink/postgres';
 import { ObservabilityModule } from '@meterlink/service-kit';
+import { FileDeviceCaStore } from '@meterlink/device-pki';
+import { createLogger } from '@meterlink/observability';
 import type { RegistryConfig } from './config';
 import { KAFKA, PG_POOL, PRODUCER, REGISTRY_CONFIG } from './tokens';
 import { ApiAuthGuard } from './auth/api-auth.guard';
@@ -25,6 +27,14 @@ import { MetersController } from './meters/meters.controller';
 import { MetersRepository } from './meters/meters.repository';
 import { TrackInventoryConsumer } from './track-inventory/track-inventory.consumer';
 import { TrackInventoryService } from './track-inventory/track-inventory.service';
+import { DEVICE_CA_STORE } from './device-certificates/device-ca.tokens';
+import { DeviceCertificatesRepository } from './device-certificates/device-certificates.repository';
+import { DeviceCertificatesService } from './device-certificates/device-certificates.service';
+import { CrlPublisherService } from './device-certificates/crl-publisher.service';
+import {
+  DeviceCertificatesController,
+  PkiController,
+} from './device-certificates/device-certificates.controller';
 import type { Kafka } from 'kafkajs';
 
 export const REGISTRY_MIGRATIONS = join(__dirname, '..', 'migrations');
@@ -36,6 +46,8 @@ class RegistryLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
     @Inject(KAFKA) private readonly kafka: Kafka,
     @Inject(PRODUCER) private readonly producer: BatchingProducer,
     private readonly dynsec: DynsecClient,
+    @Inject(DEVICE_CA_STORE) private readonly deviceCa: FileDeviceCaStore | null,
+    private readonly crl: CrlPublisherService,
     health: HealthRegistry,
   ) {
     health.register('postgres', () => pingPostgres(pool));
@@ -45,6 +57,7 @@ class RegistryLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
     health.register('broker-admin', () =>
       dynsec.isConnected() ? { ok: true } : { ok: false, detail: 'not connected' },
     );
+    if (deviceCa) health.register('device-crl', () => crl.health());
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -54,10 +67,19 @@ class RegistryLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
     await ensureTopics(this.kafka);
     await this.producer.connect();
     await this.dynsec.connect();
+    if (this.deviceCa) {
+      const ca = await this.deviceCa.load();
+      createLogger('RegistryLifecycle').info(
+        { dir: this.deviceCa.dir, keyId: ca.keyId, notAfter: ca.notAfter, created: ca.created },
+        ca.created ? 'created a new device CA' : 'device CA loaded',
+      );
+      await this.crl.start();
+    }
   }
 
   /** After the HTTP server closed, so an import in progress finishes first. */
   async onApplicationShutdown(): Promise<void> {
+    this.crl.stop();
     await this.producer.stop();
     await this.dynsec.close();
     await this.pool.end();
@@ -70,7 +92,13 @@ export class RegistryModule {
     return {
       module: RegistryModule,
       imports: [ObservabilityModule],
-      controllers: [ImportController, MetersController, TrackInventoryConsumer],
+      controllers: [
+        ImportController,
+        MetersController,
+        DeviceCertificatesController,
+        PkiController,
+        TrackInventoryConsumer,
+      ],
       providers: [
         { provide: REGISTRY_CONFIG, useValue: config },
         { provide: KAFKA, useValue: kafka },
@@ -86,8 +114,22 @@ export class RegistryModule {
               clientId: `meterlink-registry-${randomUUID()}`,
             }),
         },
+        {
+          provide: DEVICE_CA_STORE,
+          useFactory: () =>
+            config.DEVICE_CA_DIR
+              ? new FileDeviceCaStore(config.DEVICE_CA_DIR, {
+                  createIfMissing: true,
+                  commonName: config.DEVICE_CA_NAME,
+                  validityDays: config.DEVICE_CA_VALIDITY_DAYS,
+                })
+              : null,
+        },
         ApiAuthGuard,
         MetersRepository,
+        DeviceCertificatesRepository,
+        DeviceCertificatesService,
+        CrlPublisherService,
         FleetPublisherService,
         BrokerCredentialsService,
         ImportManifestService,

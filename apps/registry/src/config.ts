@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { baseConfigShape, env, loadConfig } from '@meterlink/config';
+import { ConfigError, baseConfigShape, env, loadConfig } from '@meterlink/config';
 
 export const registryConfigSchema = z.object({
   ...baseConfigShape,
@@ -24,6 +24,37 @@ export const registryConfigSchema = z.object({
         .min(1),
     ),
   IMPORT_BATCH_SIZE: env.int(500, 1),
+  /**
+   * The device CA (docs/device-identity.md): a directory with ca.key.pem (mode 600) and
+   * ca.cert.pem, created on first start when empty. Unset: no certificates are issued, and the
+   * PKI routes answer 503.
+   */
+  DEVICE_CA_DIR: z.string().min(1).optional(),
+  /** Subject CN of a device CA created on first start. */
+  DEVICE_CA_NAME: z.string().min(1).default('meterlink device CA'),
+  DEVICE_CA_VALIDITY_DAYS: env.int(3650, 1),
+  /** Validity of a meter's client certificate. */
+  DEVICE_CERT_VALIDITY_DAYS: env.int(365, 1),
+  /** Where the broker reads the CRL (crlfile); rewritten atomically on every change. */
+  DEVICE_CRL_FILE: z.string().min(1).optional(),
+  /** A CRL is valid this long: past its nextUpdate the broker refuses every device certificate. */
+  DEVICE_CRL_VALIDITY_HOURS: env.int(168, 1),
+  /** The CRL is signed anew this often, so it never comes near its nextUpdate. */
+  DEVICE_CRL_REFRESH_S: env.int(3600, 1),
+  /** A co-located broker to send SIGHUP after each CRL write (mosquitto re-reads the CRL then). */
+  MQTT_BROKER_PID_FILE: z.string().min(1).optional(),
 });
 export type RegistryConfig = z.infer<typeof registryConfigSchema>;
-export const loadRegistryConfig = (): RegistryConfig => loadConfig(registryConfigSchema);
+export const loadRegistryConfig = (): RegistryConfig => {
+  const config = loadConfig(registryConfigSchema);
+  const problems: string[] = [];
+  if (config.DEVICE_CRL_FILE && !config.DEVICE_CA_DIR)
+    problems.push('DEVICE_CRL_FILE (set): needs DEVICE_CA_DIR, the CA that signs the CRL');
+  // Two refreshes fit in a CRL's lifetime, so one failed refresh never lets the broker's expire.
+  if (config.DEVICE_CRL_REFRESH_S * 2 > config.DEVICE_CRL_VALIDITY_HOURS * 3600)
+    problems.push(
+      'DEVICE_CRL_REFRESH_S (set but invalid): must be at most half of DEVICE_CRL_VALIDITY_HOURS',
+    );
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+};

@@ -71,6 +71,21 @@ export class BrokerCredentialsService {
     return ok;
   }
 
+  /**
+   * Closes the meter's open connections (password or certificate login) and lets it log in again.
+   * dynsec has no kick command: disableClient disconnects the client's sessions at once, and the
+   * enableClient right behind it in the same message restores password logins. (A certificate
+   * login is not checked against the disabled flag at all, so only the CRL keeps it out.)
+   */
+  async disconnect(meterId: string): Promise<void> {
+    const responses = await this.dynsec.execute([
+      { command: 'disableClient', username: meterId },
+      { command: 'enableClient', username: meterId },
+    ]);
+    const failure = responses.find((r) => r.error && !/not found/i.test(r.error));
+    if (failure) throw new Error(`broker refused to disconnect ${meterId}: ${failure.error ?? ''}`);
+  }
+
   /** Deletes the credential: the meter can no longer connect. */
   async revoke(meterId: string): Promise<void> {
     // Deleting the client also disconnects a meter that is connected now.

@@ -14,6 +14,7 @@ import { ApiAuthGuard, RequiresRole, type AuthenticatedRequest } from '../auth/a
 import { MetersRepository } from './meters.repository';
 import { FleetPublisherService } from '../fleet-publisher/fleet-publisher.service';
 import { BrokerCredentialsService } from '../broker/broker-credentials.service';
+import { DeviceCertificatesService } from '../device-certificates/device-certificates.service';
 
 @UseGuards(ApiAuthGuard)
 @Controller('v1/meters')
@@ -22,6 +23,7 @@ export class MetersController {
     private readonly meters: MetersRepository,
     private readonly publisher: FleetPublisherService,
     private readonly broker: BrokerCredentialsService,
+    private readonly certificates: DeviceCertificatesService,
   ) {}
 
   @Get()
@@ -53,7 +55,10 @@ export class MetersController {
     return meter.record;
   }
 
-  /** Decommission: the broker credential is revoked and every service's view says so. */
+  /**
+   * Decommission: the broker credential and the meter's certificates are revoked, and every
+   * service's view says so. Repeating it finishes what an interrupted call left undone.
+   */
   @Post(':meterId/decommission')
   @HttpCode(200)
   @RequiresRole('operator')
@@ -64,11 +69,14 @@ export class MetersController {
     const changed = await this.meters.decommission(meterId);
     const meter = await this.meters.get(meterId);
     if (!meter) throw new NotFoundException(`meter ${meterId} not found`);
+    const actor = request.operator?.id ?? 'unknown';
     if (changed) {
       await this.publisher.publishMeters([meter.record]);
       await this.broker.revoke(meterId);
-      await this.meters.audit(request.operator?.id ?? 'unknown', 'meter.decommission', meterId, {});
+      await this.meters.audit(actor, 'meter.decommission', meterId, {});
     }
+    if (meter.record.status === 'decommissioned')
+      await this.certificates.revokeAll(meterId, 'cessationOfOperation', actor);
     return meter.record;
   }
 }
