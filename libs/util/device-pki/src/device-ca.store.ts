@@ -87,8 +87,10 @@ export class FileDeviceCaStore implements DeviceCaStore {
         `${this.dir} holds ${hasKey ? CA_KEY_FILE : CA_CERT_FILE} without ${hasKey ? CA_CERT_FILE : CA_KEY_FILE}`,
       );
     }
+    // Others must not read the key. Group read is left allowed: a Kubernetes Secret volume hands a
+    // non-root pod its files as root:fsGroup with mode 0440.
     const mode = (await stat(this.keyFile)).mode;
-    if (mode & 0o077)
+    if (mode & 0o007)
       throw new DevicePkiError(
         'ca_invalid',
         `${this.keyFile} is readable by others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`,
