@@ -7,7 +7,7 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import type { BatchingProducer } from '@meterlink/kafka';
+import { producerHealth, type BatchingProducer } from '@meterlink/kafka';
 import { HealthRegistry } from '@meterlink/observability';
 import { createPool, migrate, pingPostgres, type Pool } from '@meterlink/postgres';
 import { ObservabilityModule } from '@meterlink/service-kit';
@@ -27,9 +27,7 @@ class BillingLifecycle implements OnApplicationBootstrap, OnApplicationShutdown 
     health: HealthRegistry,
   ) {
     health.register('postgres', () => pingPostgres(pool));
-    health.register('kafka', () =>
-      producer.isConnected() ? { ok: true } : { ok: false, detail: 'producer disconnected' },
-    );
+    health.register('kafka', () => producerHealth(producer));
   }
   async onApplicationBootstrap(): Promise<void> {
     await migrate(this.pool, 'billing', BILLING_MIGRATIONS);

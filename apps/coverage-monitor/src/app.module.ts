@@ -9,7 +9,7 @@ import {
 } from '@nestjs/common';
 import type { Kafka } from 'kafkajs';
 import { FleetView } from '@meterlink/fleet-view';
-import { BatchingProducer } from '@meterlink/kafka';
+import { BatchingProducer, producerHealth } from '@meterlink/kafka';
 import { HealthRegistry } from '@meterlink/observability';
 import { createRedis, redisHealth, type Redis } from '@meterlink/redis';
 import { ObservabilityModule } from '@meterlink/service-kit';
@@ -32,9 +32,7 @@ class CoverageLifecycle
     private readonly silence: DetectSilenceService,
     health: HealthRegistry,
   ) {
-    health.register('kafka', () =>
-      producer.isConnected() ? { ok: true } : { ok: false, detail: 'producer disconnected' },
-    );
+    health.register('kafka', () => producerHealth(producer));
     health.register('fleet-view', () =>
       fleet.isCaughtUp() ? { ok: true } : { ok: false, detail: 'replaying' },
     );

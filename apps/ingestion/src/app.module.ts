@@ -9,7 +9,7 @@ import {
 } from '@nestjs/common';
 import type { Kafka } from 'kafkajs';
 import { FleetView } from '@meterlink/fleet-view';
-import type { BatchingProducer } from '@meterlink/kafka';
+import { producerHealth, type BatchingProducer } from '@meterlink/kafka';
 import { HealthRegistry, createLogger } from '@meterlink/observability';
 import { createRedis, redisHealth, type Redis } from '@meterlink/redis';
 import { ObservabilityModule } from '@meterlink/service-kit';
@@ -34,9 +34,7 @@ class IngestionLifecycle
     private readonly uplink: UplinkConsumer,
     health: HealthRegistry,
   ) {
-    health.register('kafka', () =>
-      producer.isConnected() ? { ok: true } : { ok: false, detail: 'producer disconnected' },
-    );
+    health.register('kafka', () => producerHealth(producer));
     health.register('fleet-view', () =>
       fleet.isCaughtUp() ? { ok: true } : { ok: false, detail: 'replaying' },
     );
@@ -80,7 +78,10 @@ export class IngestionModule {
         { provide: KAFKA, useValue: kafka },
         { provide: PRODUCER, useValue: producer },
         { provide: FLEET_VIEW, useFactory: () => new FleetView(kafka, 'ingestion') },
-        { provide: REDIS, useFactory: () => createRedis(config.REDIS_URL, 'ingestion') },
+        {
+          provide: REDIS,
+          useFactory: () => createRedis(config.REDIS_URL, 'ingestion', { autoPipelining: true }),
+        },
         {
           provide: DedupeRepository,
           inject: [REDIS],

@@ -12,8 +12,23 @@ export const ingestionConfigSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9._-]{1,40}$/)
     .default('0'),
-  /** Parallel MQTT connections in the shared subscription group (mqtt.js acks one message at a time per connection). */
-  INGESTION_MQTT_CONNECTIONS: env.int(4, 1),
+  /** MQTT connections in the shared subscription group; the broker spreads messages over them. */
+  INGESTION_MQTT_CONNECTIONS: z.coerce.number().int().min(1).max(32).default(4),
+  /** Replicas scaled away whose broker sessions this replica drains and ends at start (comma-separated ids). */
+  INGESTION_DRAIN_REPLICA_IDS: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((id) => id.trim())
+        .filter((id) => id.length > 0),
+    )
+    .pipe(z.array(z.string().regex(/^[A-Za-z0-9._-]{1,40}$/))),
+  /** Unacknowledged QoS 1 messages per connection (MQTT 5 Receive Maximum): bounds memory while Kafka is away. */
+  INGESTION_MQTT_RECEIVE_MAXIMUM: z.coerce.number().int().min(1).max(65_535).default(1_000),
+  /** Attempts at a message failing for a reason other than Kafka or Redis being away, before it is dead-lettered. */
+  INGESTION_MAX_ATTEMPTS: env.int(5, 1),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL'),
   /** How long an uplink from a meter not yet in the fleet view waits for it before rejection. */
   INGESTION_UNKNOWN_METER_WAIT_MS: env.int(2_000),

@@ -10,7 +10,7 @@ import {
 } from '@nestjs/common';
 import type { Kafka } from 'kafkajs';
 import { FleetView } from '@meterlink/fleet-view';
-import type { BatchingProducer } from '@meterlink/kafka';
+import { producerHealth, type BatchingProducer } from '@meterlink/kafka';
 import { HealthRegistry } from '@meterlink/observability';
 import { createPool, migrate, pingPostgres, type Pool } from '@meterlink/postgres';
 import { ObservabilityModule } from '@meterlink/service-kit';
@@ -46,9 +46,7 @@ class OrchestratorLifecycle
     health: HealthRegistry,
   ) {
     health.register('postgres', () => pingPostgres(pool));
-    health.register('kafka', () =>
-      producer.isConnected() ? { ok: true } : { ok: false, detail: 'producer disconnected' },
-    );
+    health.register('kafka', () => producerHealth(producer));
     health.register('fleet-view', () =>
       fleet.isCaughtUp() ? { ok: true } : { ok: false, detail: 'replaying' },
     );

@@ -91,6 +91,8 @@ export async function startContainers(): Promise<Infrastructure> {
       .withWaitStrategy(Wait.forLogMessage(/Kafka Server started/))
       .start();
     started.push(kafka);
+    // Lets outage tests pause this broker (see kafkaOutage()): workers inherit the variable.
+    process.env.METERLINK_KAFKA_CONTAINER_ID = kafka.getId();
 
     const adminPassword = randomBytes(18).toString('base64url');
     const ingestionPassword = randomBytes(18).toString('base64url');

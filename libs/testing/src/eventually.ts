@@ -4,7 +4,13 @@
  */
 export async function eventually<T>(
   probe: () => T | undefined | false | Promise<T | undefined | false>,
-  options: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+  options: {
+    timeoutMs?: number;
+    intervalMs?: number;
+    what?: string;
+    /** Extra state to put in the timeout message, e.g. the last response seen. */
+    detail?: () => string;
+  } = {},
 ): Promise<T> {
   const timeoutMs = options.timeoutMs ?? 30_000;
   const intervalMs = options.intervalMs ?? 100;
@@ -19,7 +25,9 @@ export async function eventually<T>(
       lastError = error;
     }
     if (Date.now() > deadline) {
-      const reason = lastError instanceof Error ? `: ${lastError.message}` : '';
+      const reason =
+        (lastError instanceof Error ? `: ${lastError.message}` : '') +
+        (options.detail ? ` (last: ${options.detail()})` : '');
       throw new Error(
         `timed out after ${timeoutMs} ms waiting for ${options.what ?? 'condition'}${reason}`,
       );

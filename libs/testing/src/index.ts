@@ -4,3 +4,7 @@ export * from './topic-recorder';
 export * from './service-process';
 export * from './platform';
 export * from './test-fleet';
+export * from './kafka-outage';
+export * from './meter-load';
+export * from './metrics';
+export * from './dynsec';

@@ -38,6 +38,12 @@ export class ServiceProcess {
   }
 
   async start(readyTimeoutMs = 60_000): Promise<void> {
+    // Another process on our port would answer the readiness probe in our place.
+    const taken = await fetch(`${this.baseUrl}/health/live`).then(
+      () => true,
+      () => false,
+    );
+    if (taken) throw new Error(`${this.name}: port ${this.port} is already in use`);
     const entry = join(REPO_ROOT, 'dist', 'apps', this.name, 'src', 'main.js');
     const log = createWriteStream(this.logFile, { flags: 'a' });
     const child = spawn(process.execPath, ['--enable-source-maps', entry], {

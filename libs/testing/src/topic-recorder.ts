@@ -10,9 +10,32 @@ export interface RecordedMessage<T = Record<string, unknown>> {
   value: T;
 }
 
+/** Per topic, the offset of each partition to start reading at. */
+export type TopicOffsets = Map<string, { partition: number; offset: string }[]>;
+
+/** The current end of each partition of these topics: where a later recorder can start. */
+export async function endOffsets(kafka: Kafka, topics: string[]): Promise<TopicOffsets> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const result: TopicOffsets = new Map();
+    for (const topic of topics) {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      result.set(
+        topic,
+        offsets.map((o) => ({ partition: o.partition, offset: o.high })),
+      );
+    }
+    return result;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 /**
  * Records everything written to some topics from the moment it starts (a fresh consumer group at
- * the end of each partition), so a test can assert on what the platform produced.
+ * the end of each partition), or from offsets taken earlier, so a test can assert on what the
+ * platform produced.
  */
 export class TopicRecorder {
   readonly messages: RecordedMessage[] = [];
@@ -23,19 +46,15 @@ export class TopicRecorder {
     private readonly topics: string[],
   ) {}
 
-  async start(): Promise<void> {
+  async start(from?: TopicOffsets): Promise<void> {
+    // Start exactly at the current ends (or the given offsets), so earlier runs' records are not
+    // seen and nothing written after start() resolves is missed.
+    const starts = from ?? (await endOffsets(this.kafka, this.topics));
     const admin = this.kafka.admin();
     await admin.connect();
     const groupId = `test-recorder-${randomUUID()}`;
-    // Start exactly at the current ends, so earlier runs' records are not seen and nothing
-    // written after start() resolves is missed.
     for (const topic of this.topics) {
-      const offsets = await admin.fetchTopicOffsets(topic);
-      await admin.setOffsets({
-        groupId,
-        topic,
-        partitions: offsets.map((o) => ({ partition: o.partition, offset: o.high })),
-      });
+      await admin.setOffsets({ groupId, topic, partitions: starts.get(topic) ?? [] });
     }
     await admin.disconnect();
     this.consumer = this.kafka.consumer({ groupId, maxWaitTimeInMs: 50 });

@@ -28,9 +28,7 @@ export class DownlinkService {
       );
       return;
     }
-    await this.mqtt
-      .publisher()
-      .publishAsync(downlinkEsipaTopic(record.meterId), JSON.stringify(record.message), { qos: 1 });
+    await this.mqtt.publish(downlinkEsipaTopic(record.meterId), JSON.stringify(record.message));
     delivered.inc({ type: record.message.type });
   }
 }

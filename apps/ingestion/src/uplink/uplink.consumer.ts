@@ -1,22 +1,41 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { uplinkSharedSubscription } from '@meterlink/contracts';
-import { connectMqtt, mqttHealth, type MqttClient } from '@meterlink/mqtt';
-import { TransientError } from '@meterlink/kafka';
-import { HealthRegistry, createLogger } from '@meterlink/observability';
+import { MqttSession, MqttUnavailableError, type InboundMessage } from '@meterlink/mqtt';
+import { TransientError, isTransient } from '@meterlink/kafka';
+import { HealthRegistry, counter, createLogger } from '@meterlink/observability';
 import { INGESTION_CONFIG } from '../tokens';
 import type { IngestionConfig } from '../config';
 import { UplinkService } from './uplink.service';
+import { processWithRetries, type RetryPolicy } from './process-with-retries';
+
+const retried = counter(
+  'ingest_processing_retries_total',
+  'Uplink processing attempts that failed and were retried, by kind',
+  ['kind'],
+);
+
+/** Connection indices looked at for sessions left behind by a larger INGESTION_MQTT_CONNECTIONS. */
+const MAX_CONNECTIONS_SWEPT = 32;
+/** A retired session is drained once nothing arrived for this long and nothing is unacknowledged. */
+const DRAIN_IDLE_MS = 1_000;
 
 /**
  * MQTT side of the uplink: persistent sessions in the `$share/ingestion` group, and a PUBACK that
- * is sent only after the pipeline resolved, i.e. after Kafka acknowledged. Failures are retried
- * here rather than acknowledged with an error code, because a negative PUBACK makes the broker
- * drop the message.
+ * is sent only after the pipeline resolved, i.e. after Kafka acknowledged. Each connection keeps
+ * up to `INGESTION_MQTT_RECEIVE_MAXIMUM` messages in flight; the broker's flow control is what
+ * bounds memory while Kafka is away.
+ *
+ * A failure because Kafka or Redis is away is retried without limit: a negative PUBACK would
+ * make the broker drop the message. Any other failure is a defect that would otherwise hold the
+ * connection's acknowledgements forever, so after a few attempts the message is dead-lettered
+ * as `processing_failed` and acknowledged.
  */
 @Injectable()
 export class UplinkConsumer {
   private readonly log = createLogger('UplinkConsumer');
-  private readonly clients: MqttClient[] = [];
+  private readonly sessions: MqttSession[] = [];
+  private readonly draining = new Set<MqttSession>();
+  private drainRun: Promise<void> | undefined;
   private stopping = false;
 
   constructor(
@@ -25,65 +44,147 @@ export class UplinkConsumer {
     health: HealthRegistry,
   ) {
     health.register('mqtt', () => {
-      const down = this.clients.filter((c) => !mqttHealth(c).ok).length;
-      return this.clients.length > 0 && down === 0
+      const down = this.sessions.filter((s) => !s.isConnected()).length;
+      return this.sessions.length > 0 && down === 0
         ? { ok: true }
-        : { ok: false, detail: `${down} of ${this.clients.length} connections down` };
+        : { ok: false, detail: `${down} of ${this.sessions.length} connections down` };
     });
   }
 
   async start(): Promise<void> {
     for (let i = 0; i < this.config.INGESTION_MQTT_CONNECTIONS; i++) {
-      const client = await connectMqtt({
-        url: this.config.MQTT_URL,
-        clientId: `meterlink-ingestion-${this.config.INGESTION_REPLICA_ID}-${i}`,
-        username: this.config.MQTT_INGESTION_USERNAME,
-        password: this.config.MQTT_INGESTION_PASSWORD,
-        clean: false,
-        extra: {
-          customHandleAcks: (topic, payload, _packet, done) =>
-            void this.handle(topic, payload, done),
-        },
-      });
-      await client.subscribeAsync(uplinkSharedSubscription(), { qos: 1 });
-      this.clients.push(client);
+      const session = this.session(this.clientId(this.config.INGESTION_REPLICA_ID, i), true);
+      await session.start();
+      this.sessions.push(session);
     }
-    this.log.info({ connections: this.clients.length }, 'subscribed to uplink');
+    this.drainRun = this.drainRetiredSessions().catch((error: unknown) =>
+      this.log.error(
+        { err: error },
+        'draining retired sessions failed; it runs again at the next start',
+      ),
+    );
+    this.log.info(
+      {
+        connections: this.sessions.length,
+        receiveMaximum: this.config.INGESTION_MQTT_RECEIVE_MAXIMUM,
+      },
+      'subscribed to uplink',
+    );
   }
 
-  /** A connection to publish downlink messages on. */
-  publisher(): MqttClient {
-    const client = this.clients.find((c) => c.connected) ?? this.clients[0];
-    if (!client?.connected) throw new TransientError('no MQTT connection for downlink');
-    return client;
+  private clientId(replicaId: string, index: number): string {
+    return `meterlink-ingestion-${replicaId}-${index}`;
   }
 
-  private async handle(
-    topic: string,
-    payload: Buffer,
-    done: (error: Error | number, code?: number) => void,
-  ): Promise<void> {
-    let attempt = 0;
-    while (!this.stopping) {
+  private session(
+    clientId: string,
+    subscribe: boolean,
+    onMessage: (message: InboundMessage) => void = (message) => void this.handle(message),
+  ): MqttSession {
+    return new MqttSession({
+      url: this.config.MQTT_URL,
+      clientId,
+      username: this.config.MQTT_INGESTION_USERNAME,
+      password: this.config.MQTT_INGESTION_PASSWORD,
+      clean: false,
+      receiveMaximum: this.config.INGESTION_MQTT_RECEIVE_MAXIMUM,
+      subscriptions: subscribe ? [{ topic: uplinkSharedSubscription(), qos: 1 }] : [],
+      onMessage,
+    });
+  }
+
+  /**
+   * The broker's shared subscription keeps routing a share of the traffic to every member
+   * session, online or not. A session left behind when the connection count went down (or a
+   * replica was retired) would silently collect messages until it expired and then drop them.
+   * So each start resumes those sessions, stops their routing, processes what they hold, and
+   * ends them. Only this replica's own ids and the ones named in INGESTION_DRAIN_REPLICA_IDS are
+   * touched: taking over a live replica's client id would disconnect it.
+   */
+  private async drainRetiredSessions(): Promise<void> {
+    const ids: string[] = [];
+    for (let i = this.config.INGESTION_MQTT_CONNECTIONS; i < MAX_CONNECTIONS_SWEPT; i++)
+      ids.push(this.clientId(this.config.INGESTION_REPLICA_ID, i));
+    const retiredReplicas = this.config.INGESTION_DRAIN_REPLICA_IDS.filter(
+      (id) => id !== this.config.INGESTION_REPLICA_ID,
+    );
+    for (const replicaId of retiredReplicas)
+      for (let i = 0; i < MAX_CONNECTIONS_SWEPT; i++) ids.push(this.clientId(replicaId, i));
+    for (const clientId of ids) {
+      if (this.stopping) return;
+      let lastMessageAt = Date.now();
+      let received = 0;
+      const session = this.session(clientId, false, (message) => {
+        lastMessageAt = Date.now();
+        received++;
+        void this.handle(message);
+      });
+      this.draining.add(session);
       try {
-        await this.uplink.process(topic, payload);
-        done(0);
-        return;
-      } catch (error) {
-        attempt++;
-        const delayMs = Math.min(5_000, 100 * 2 ** Math.min(attempt, 6));
-        this.log.warn(
-          { err: error, attempt, delayMs },
-          'uplink processing failed; holding the acknowledgement and retrying',
-        );
-        await new Promise((r) => setTimeout(r, delayMs));
+        await session.start();
+        if (session.sessionPresent()) {
+          await session.unsubscribe([uplinkSharedSubscription()]);
+          while (
+            !this.stopping &&
+            (session.unacknowledged() > 0 || Date.now() - lastMessageAt < DRAIN_IDLE_MS)
+          ) {
+            await new Promise((r) => setTimeout(r, 100));
+          }
+          if (this.stopping) return;
+          this.log.info({ clientId, messages: received }, 'retired session drained and ended');
+        }
+        await session.stop({ endSession: true });
+      } finally {
+        this.draining.delete(session);
       }
     }
-    // Shutting down: no PUBACK, so the broker keeps the message in our session for redelivery.
+  }
+
+  /** Publishes a downlink message at QoS 1 on the first live connection. */
+  async publish(topic: string, payload: string): Promise<void> {
+    const session = this.sessions.find((s) => s.isConnected());
+    if (!session) throw new TransientError('no MQTT connection for downlink');
+    try {
+      await session.publish(topic, payload);
+    } catch (error) {
+      if (error instanceof MqttUnavailableError)
+        throw new TransientError(error.message, { cause: error });
+      throw error;
+    }
+  }
+
+  private async handle(message: InboundMessage): Promise<void> {
+    const outcome = await processWithRetries(
+      () => this.uplink.process(message.topic, message.payload),
+      (lastDefect) =>
+        this.uplink.deadLetterUnprocessable(message.topic, message.payload, lastDefect),
+      this.retryPolicy(),
+    );
+    // Abandoned while shutting down: no PUBACK, so the broker keeps the message for redelivery.
+    if (outcome !== 'abandoned') message.ack();
+  }
+
+  private retryPolicy(): RetryPolicy {
+    return {
+      maxDefects: this.config.INGESTION_MAX_ATTEMPTS,
+      isTransient,
+      delayMs: (attempt) => Math.min(5_000, 50 * 2 ** Math.min(attempt, 7)),
+      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+      stopping: () => this.stopping,
+      onRetry: (error, attempt, transient, delayMs) => {
+        retried.inc({ kind: transient ? 'transient' : 'defect' });
+        this.log.warn(
+          { err: error, attempt, transient, delayMs },
+          'uplink processing failed; holding the acknowledgement and retrying',
+        );
+      },
+    };
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
-    await Promise.all(this.clients.map((c) => c.endAsync()));
+    // A drain cut short keeps its session (and what it holds) for the next start.
+    await Promise.all([...this.sessions, ...this.draining].map((s) => s.stop()));
+    await this.drainRun;
   }
 }

@@ -10,6 +10,8 @@ import {
   telemetryMessage,
   testMeters,
   infraEnv,
+  dynsecAdmin,
+  readMetric,
   type TestMeter,
 } from '@meterlink/testing';
 
@@ -181,6 +183,15 @@ describe('ingestion uplink', () => {
       () => rejectedOf(signer!.line.meterId).some((r) => r.reason === 'unsigned_not_allowed'),
       { timeoutMs: 20_000, what: 'unsigned_not_allowed' },
     );
+    // Every reason is counted by the metric too, under the same code.
+    for (const reason of [...expected, 'unsigned_not_allowed']) {
+      const counted = await readMetric(
+        platform.service('ingestion').baseUrl,
+        'ingest_rejected_total',
+        { reason },
+      );
+      expect({ reason, counted: counted >= 1 }).toEqual({ reason, counted: true });
+    }
     const tooLarge = rejectedOf(meterId).find((r) => r.reason === 'payload_too_large')!;
     expect(tooLarge.payloadBytes).toBe(16 * 1024 + 1);
     expect(Buffer.from(tooLarge.payload, 'base64').length).toBe(4096);
@@ -194,5 +205,77 @@ describe('ingestion uplink', () => {
       timeoutMs: 20_000,
       what: 'signed telemetry accepted',
     });
+  });
+
+  it('rejects what a meter sent before its decommissioning, and a broker identity the registry does not know', async () => {
+    const [carol] = testMeters(1);
+    expect(await platform.importManifest({ ndjson: manifestOf([carol!]) })).toMatchObject({
+      imported: 1,
+    });
+    const ghostId = `GHOST-${carol!.line.meterId}`;
+    const ghostPassword = `pw-${Date.now()}-${Math.random()}`;
+    // An identity created on the broker behind the registry's back, e.g. by hand.
+    const created = await dynsecAdmin(infra, [
+      {
+        command: 'createRole',
+        rolename: `test:${ghostId}`,
+        acls: [{ acltype: 'publishClientSend', topic: `mtr/v1/${ghostId}/up/#`, allow: true }],
+      },
+      {
+        command: 'createClient',
+        username: ghostId,
+        clientid: ghostId,
+        password: ghostPassword,
+        roles: [{ rolename: `test:${ghostId}` }],
+      },
+    ]);
+    expect(created.filter((r) => r.error)).toEqual([]);
+    try {
+      const ingestion = platform.service('ingestion');
+      // Carol's message waits at the broker while ingestion is away; meanwhile she is retired.
+      expect(await ingestion.stop()).toBe(0);
+      const carolClient = await connect(carol!);
+      await carolClient.publishAsync(up(carol!), JSON.stringify(telemetryMessage(carol!, 1)), {
+        qos: 1,
+      });
+      await carolClient.endAsync();
+      await platform.registryCall(
+        'POST',
+        `/v1/meters/${carol!.line.meterId}/decommission`,
+        '{}',
+        'application/json',
+      );
+      await ingestion.start();
+      const ghost = await mqtt.connectAsync(infra.MQTT_URL, {
+        clientId: ghostId,
+        username: ghostId,
+        password: ghostPassword,
+        protocolVersion: 5,
+        reconnectPeriod: 0,
+      });
+      clients.push(ghost);
+      await ghost.publishAsync(
+        `mtr/v1/${ghostId}/up/telemetry`,
+        JSON.stringify({ ...telemetryMessage(carol!, 1), seq: 1 }),
+        { qos: 1 },
+      );
+      await eventually(
+        () =>
+          rejectedOf(carol!.line.meterId).some((r) => r.reason === 'meter_decommissioned') &&
+          rejectedOf(ghostId).some((r) => r.reason === 'unknown_meter'),
+        { timeoutMs: 30_000, what: 'meter_decommissioned and unknown_meter rejections' },
+      );
+      expect(readingsOf(carol!.line.meterId)).toEqual([]);
+      expect(readingsOf(ghostId)).toEqual([]);
+      for (const reason of ['meter_decommissioned', 'unknown_meter'])
+        expect(
+          await readMetric(ingestion.baseUrl, 'ingest_rejected_total', { reason }),
+        ).toBeGreaterThanOrEqual(1);
+    } finally {
+      await dynsecAdmin(infra, [
+        { command: 'deleteClient', username: ghostId },
+        { command: 'deleteRole', rolename: `test:${ghostId}` },
+      ]);
+    }
   });
 });

@@ -143,6 +143,23 @@ export class UplinkService {
     }
   }
 
+  /** Dead-letters a message that kept failing for a reason of ours, so it stops holding its connection. */
+  async deadLetterUnprocessable(topic: string, payload: Buffer, error: unknown): Promise<void> {
+    const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    this.log.error(
+      { err: error, mqttTopic: topic.slice(0, 200) },
+      'uplink dead-lettered after repeated failures',
+    );
+    await this.reject(
+      'processing_failed',
+      detail,
+      topic,
+      payload,
+      new Date().toISOString(),
+      randomUUID(),
+    );
+  }
+
   private async retryUnknownMeter(
     topic: string,
     payload: Buffer,

@@ -166,6 +166,8 @@ export const REJECT_REASONS = [
   'unsigned_not_allowed',
   'duplicate',
   'replay_too_old',
+  /** The platform failed to process a valid-looking message repeatedly (a defect, not the meter's fault). */
+  'processing_failed',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 export const ingestRejectedRecordSchema = z.object({

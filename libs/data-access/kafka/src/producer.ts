@@ -64,6 +64,8 @@ export class BatchingProducer {
   private inFlight = 0;
   private stopped = false;
   private connected = false;
+  /** The last request failed and is being retried: Kafka is away even if no socket said so. */
+  private failing = false;
   private readonly log = createLogger('BatchingProducer');
 
   constructor(kafka: Kafka, options: Partial<BatchingProducerOptions> = {}) {
@@ -84,6 +86,11 @@ export class BatchingProducer {
 
   isConnected(): boolean {
     return this.connected;
+  }
+
+  /** Connected, and the last produce request succeeded: what readiness should report. */
+  isHealthy(): boolean {
+    return this.connected && !this.failing;
   }
 
   /** Records waiting or in flight: callers use it for backpressure. */
@@ -155,12 +162,14 @@ export class BatchingProducer {
           compression: CompressionTypes.None,
           timeout: 30_000,
         });
+        this.failing = false;
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
         for (const { topic } of topicMessages) sendLatency.observe({ topic }, seconds);
         batch.forEach((p) => p.resolve());
         return;
       } catch (error) {
         sendFailures.inc();
+        this.failing = true;
         if (this.stopped) {
           const failure = error instanceof Error ? error : new Error(String(error));
           batch.forEach((p) => p.reject(failure));
@@ -193,6 +202,13 @@ export class BatchingProducer {
     abandoned.forEach((p) => p.reject(new Error('producer stopped')));
     await this.producer.disconnect();
   }
+}
+
+/** Readiness of a service's producer: down while disconnected or while its requests fail. */
+export function producerHealth(producer: BatchingProducer): { ok: boolean; detail?: string } {
+  return producer.isHealthy()
+    ? { ok: true }
+    : { ok: false, detail: 'producer disconnected or its requests failing' };
 }
 
 /** Builds a JSON record for a contract topic, with the envelope headers. */

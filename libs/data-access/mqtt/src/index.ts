@@ -49,3 +49,11 @@ export async function connectMqtt(options: MqttConnectOptions): Promise<MqttClie
 export function mqttHealth(client: MqttClient | undefined): { ok: boolean; detail?: string } {
   return client?.connected ? { ok: true } : { ok: false, detail: 'not connected' };
 }
+
+export {
+  MqttSession,
+  MqttRefusedError,
+  MqttUnavailableError,
+  type InboundMessage,
+  type MqttSessionOptions,
+} from './session';

@@ -3,7 +3,12 @@ import { createLogger } from '@meterlink/observability';
 
 export type { Redis } from 'ioredis';
 
-export function createRedis(url: string, name: string): Redis {
+export interface RedisOptions {
+  /** Sends every command issued in one event-loop tick as one pipeline: for hot paths. */
+  autoPipelining?: boolean;
+}
+
+export function createRedis(url: string, name: string, options: RedisOptions = {}): Redis {
   const log = createLogger('redis');
   const client = new Redis(url, {
     connectionName: name,
@@ -12,6 +17,7 @@ export function createRedis(url: string, name: string): Redis {
     maxRetriesPerRequest: 20,
     enableOfflineQueue: true,
     retryStrategy: (times) => Math.min(times * 100, 2_000),
+    enableAutoPipelining: options.autoPipelining ?? false,
   });
   client.on('error', (error) => log.warn({ err: error }, 'redis connection error'));
   return client;
