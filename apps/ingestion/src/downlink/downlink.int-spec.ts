@@ -65,11 +65,8 @@ describe('ingestion downlink', () => {
         setTimeout(() => reject(new Error('no answer on down/esipa within 30 s')), 30_000),
       ),
     ]);
-    expect(received).toEqual([
-      {
-        topic: `mtr/v1/${id}/down/esipa`,
-        body: expect.objectContaining({ type: 'noEimPackageAvailable' }),
-      },
+    expect(received.map((m) => [m.topic, m.body.type])).toEqual([
+      [`mtr/v1/${id}/down/esipa`, 'noEimPackageAvailable'],
     ]);
   });
 });
