@@ -43,7 +43,11 @@ describe('ingestion under failure', () => {
     clientId: 'int-ingestion-resilience',
   });
   const meters = testMeters(40);
-  let outage: KafkaOutage;
+  let outage: KafkaOutage | undefined;
+  const broker = (): KafkaOutage => {
+    if (!outage) throw new Error('Kafka outage control not set up');
+    return outage;
+  };
   const loads: MeterLoad[] = [];
   const ingestionUrl = (): string => platform.service('ingestion').baseUrl;
   let lastReadiness = '';
@@ -94,7 +98,7 @@ describe('ingestion under failure', () => {
   });
 
   afterAll(async () => {
-    await outage.start(); // in case a failed assertion left it stopped
+    await outage?.start(); // in case a failed assertion left it stopped
     await Promise.all(loads.map((l) => l.close()));
     await platform.stop();
   });
@@ -117,7 +121,7 @@ describe('ingestion under failure', () => {
     );
     const rssBefore = await readMetric(ingestionUrl(), 'process_resident_memory_bytes');
 
-    await outage.stop();
+    await broker().stop();
     const stoppedAt = Date.now();
     await eventually(async () => (await ready()) === 503, {
       what: 'readiness to report Kafka away',
@@ -138,7 +142,7 @@ describe('ingestion under failure', () => {
       { timeoutMs: 40_000, intervalMs: 500, what: '30 s of Kafka outage' },
     );
     const sentDuringOutage = load.totalAcknowledged();
-    await outage.start();
+    await broker().start();
     await eventually(async () => (await ready()) === 200, {
       timeoutMs: 60_000,
       what: 'ingestion ready again after Kafka is back',
