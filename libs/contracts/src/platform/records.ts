@@ -96,6 +96,16 @@ export const coverageEventRecordSchema = z.object({
   reason: z.string().optional(),
   /** The carrier outage this meter event belongs to, when one is open. */
   outageId: z.string().optional(),
+  /** Carrier events: the carrier's meters in the region the share was taken over... */
+  population: uint.optional(),
+  /** ...how many of them were lost or degraded... */
+  unhealthyMeters: uint.optional(),
+  /** ...that share (0..1)... */
+  share: z.number().min(0).max(1).optional(),
+  /** ...and the population's normal share before the outage (0..1). */
+  baselineShare: z.number().min(0).max(1).optional(),
+  /** `carrier.recovered`: when the outage it ends was declared. */
+  outageStartedAt: isoDateTimeSchema.optional(),
 });
 export type CoverageEventRecord = z.infer<typeof coverageEventRecordSchema>;
 
