@@ -165,7 +165,9 @@ export class SwapSagaService {
         swap_id: randomUUID(),
         meter_id: meterId,
         eid: inventory.eid,
-        trigger: event.outageId ? 'carrier-outage' : 'coverage',
+        // A degraded meter is moved on its own evidence, outage or not; a silent one only
+        // because its carrier is out in the region.
+        trigger: event.type === 'meter.lost' && event.outageId ? 'carrier-outage' : 'coverage',
         state: 'requested',
         from_iccid: decision.fromIccid,
         to_iccid: decision.toIccid,

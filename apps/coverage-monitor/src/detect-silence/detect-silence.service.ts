@@ -1,101 +1,192 @@
 import { Inject, Injectable } from '@nestjs/common';
+import type { Kafka } from 'kafkajs';
+import { applySilence } from '@meterlink/coverage-domain';
 import type { FleetView } from '@meterlink/fleet-view';
-import { createLogger } from '@meterlink/observability';
-import { COVERAGE_CONFIG, FLEET_VIEW } from '../tokens';
+import { counter, createLogger } from '@meterlink/observability';
+import { COVERAGE_CONFIG, FLEET_VIEW, KAFKA } from '../tokens';
 import type { CoverageConfig } from '../config';
-import { CoverageStateRepository } from '../coverage-state.repository';
-import { CoverageEventsPublisher, type MeterTransition } from '../coverage-events.publisher';
+import { LeadershipService } from '../leadership.service';
+import { PeriodicTask } from '../periodic-task';
+import { meterEventRecord } from '../publish/coverage-events.publisher';
+import { CoverageStateRepository } from '../state/coverage-state.repository';
+import { aggGroup, type ShardKeys } from '../state/layout';
+import { decodeMeterState, type StoredMeterState } from '../state/meter-state.codec';
+import { MeterUpdatesService, type MeterUpdate } from '../state/meter-updates.service';
+import { InputWatermark } from './input-watermark';
+
+const forgotten = counter(
+  'coverage_meters_forgotten_total',
+  'Meters whose state was dropped because they are no longer active in the fleet',
+);
+
+/** Wheel slots taken per round trip when catching up (e.g. after downtime). */
+const MAX_SLOTS_PER_CHUNK = 1_000;
+/** Due-list entries taken per round trip. */
+const MAX_DUE_PER_CHUNK = 2_000;
+
+type BucketMeter = { meterId: string; packed: Buffer; state: StoredMeterState };
 
 /**
- * Finds meters whose silence deadline passed, from the sorted set in Redis. Each meter is claimed
- * atomically, so any number of replicas can sweep without declaring a meter lost twice.
+ * Finds meters whose silence deadline passed. Deadlines live in Redis, never in a timer: each
+ * bucket of meters is listed in the wheel slot of its earliest deadline; the sweep looks at the
+ * buckets of each slot that has passed, declares the meters that are due lost (the same
+ * compare-and-set write as reports, so a report racing the sweep wins or loses cleanly, never
+ * both), and lists each bucket again at its next deadline. Only the leader sweeps, and only up to
+ * the input watermark.
  */
 @Injectable()
 export class DetectSilenceService {
   private readonly log = createLogger('DetectSilenceService');
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private stopped = false;
+  private readonly task: PeriodicTask;
+  private readonly watermark: InputWatermark;
+  private readonly toForget = new Set<string>();
 
   constructor(
-    @Inject(COVERAGE_CONFIG) private readonly config: CoverageConfig,
+    @Inject(COVERAGE_CONFIG) config: CoverageConfig,
     @Inject(FLEET_VIEW) private readonly fleet: FleetView,
+    @Inject(KAFKA) kafka: Kafka,
     private readonly states: CoverageStateRepository,
-    private readonly events: CoverageEventsPublisher,
-  ) {}
+    private readonly updates: MeterUpdatesService,
+    private readonly leadership: LeadershipService,
+  ) {
+    this.watermark = new InputWatermark(kafka, states, 'coverage-monitor');
+    this.task = new PeriodicTask(
+      'silence sweep',
+      config.COVERAGE_SWEEP_INTERVAL_MS,
+      async () => {
+        await this.forgetQueued();
+        if (this.leadership.isLeader()) await this.sweep();
+      },
+      this.log,
+    );
+  }
 
   start(): void {
-    const tick = (): void => {
-      if (this.stopped) return;
-      this.running = this.sweep()
-        .then(() => undefined)
-        .catch((error: unknown) =>
-          this.log.warn({ err: error }, 'silence sweep failed; will retry'),
-        )
-        .finally(() => {
-          if (!this.stopped) this.timer = setTimeout(tick, this.config.COVERAGE_SWEEP_INTERVAL_MS);
-        });
-    };
-    tick();
+    this.fleet.onMeterChange((meter) => {
+      if (meter.status !== 'active') this.toForget.add(meter.meterId);
+    });
+    this.task.start();
   }
 
-  /** One pass; returns the number of meters declared lost. */
-  async sweep(now = Date.now()): Promise<number> {
-    await this.republishStale(now);
-    let total = 0;
-    for (;;) {
-      const due = await this.states.dueMeters(now, 500);
-      if (due.length === 0) return total;
-      const lost: MeterTransition[] = [];
-      for (const { meterId, deadline } of due) {
-        const meter = this.fleet.meter(meterId);
-        if (meter?.status === 'decommissioned') {
-          await this.states.dropDeadline(meterId);
-          continue;
+  /** Sweeps every shard up to the input watermark; returns the meters declared lost. */
+  async sweep(): Promise<number> {
+    const limit = Math.min(Date.now(), await this.watermark.current());
+    const layout = this.states.layout;
+    const lastSweepable = layout.slotOf(limit) - 1;
+    const cursors = await this.states.sweepCursors();
+    let lost = 0;
+    for (const shard of layout.shards) {
+      let { started, done } = cursors[shard.shard]!;
+      for (;;) {
+        // A chunk that was started but not finished (a crash, or a leader change) comes first.
+        const from = done + 1;
+        const to = started > done ? started : Math.min(lastSweepable, done + MAX_SLOTS_PER_CHUNK);
+        const slots: number[] = [];
+        for (let s = from; s <= to; s++) slots.push(s);
+        if (slots.length > 0 && to > started) {
+          await this.states.setStarted(shard, to);
+          started = to;
         }
-        const { state } = await this.states.read(meterId);
-        const transition: MeterTransition = {
-          type: 'meter.lost',
-          meterId,
-          carrierId: state?.carrierId ?? 'unknown',
-          region: meter?.region ?? 'unknown',
-          iccid: state?.iccid ?? '',
-          reason: 'silent_past_deadline',
-          at: deadline,
-        };
-        if (await this.states.claimSilence(meterId, now, JSON.stringify(transition)))
-          lost.push(transition);
+        const outcome = await this.sweepChunk(shard, slots, started, limit);
+        lost += outcome.lost;
+        if (slots.length > 0) done = slots.at(-1)!;
+        if (done >= lastSweepable && outcome.dueTaken < MAX_DUE_PER_CHUNK) break;
       }
-      await this.events.publishMeterTransitions(lost);
-      for (const t of lost) await this.states.clearPending(t.meterId, JSON.stringify(t));
-      total += lost.length;
-      if (due.length < 500) return total;
     }
+    return lost;
   }
 
-  /**
-   * Re-publishes transitions that were stored but whose publication was never confirmed, which
-   * only happens after a crash between the two (normally the gap is milliseconds). Same eventId,
-   * so a consumer that did see the first copy can drop this one.
-   */
-  async republishStale(now: number, minAgeMs = 10_000): Promise<number> {
-    const pending = await this.states.pendingTransitions(500);
-    const stale = pending
-      .map((p) => ({ raw: p.transition, transition: JSON.parse(p.transition) as MeterTransition }))
-      .filter((p) => now - p.transition.at >= minAgeMs);
-    if (stale.length === 0) return 0;
-    await this.events.publishMeterTransitions(stale.map((p) => p.transition));
-    for (const p of stale) await this.states.clearPending(p.transition.meterId, p.raw);
-    this.log.warn(
-      { count: stale.length },
-      're-published coverage transitions left pending by an earlier crash',
-    );
-    return stale.length;
+  private async sweepChunk(
+    shard: ShardKeys,
+    slots: number[],
+    started: number,
+    limit: number,
+  ): Promise<{ lost: number; dueTaken: number }> {
+    const { buckets, dueTaken } = await this.states.wheelEntries(shard, slots, MAX_DUE_PER_CHUNK);
+    let lost = 0;
+    if (buckets.length > 0) {
+      const before = await this.states.readBuckets(buckets);
+      const claims: MeterUpdate[] = [];
+      const gone: { meterId: string; packed: Buffer; agg: string }[] = [];
+      for (const meters of before.values())
+        for (const m of meters) {
+          if (m.state.status === 'lost' || m.state.deadline > limit) continue;
+          const meter = this.fleet.meter(m.meterId);
+          if (!meter || meter.status !== 'active') gone.push(forgetting(m));
+          else claims.push(this.claim(m.meterId, limit));
+        }
+      if (gone.length > 0) {
+        await this.states.forgetMeters(gone);
+        forgotten.inc(gone.length);
+      }
+      // Meters still held by a pending transition stay due and come back through the due list.
+      lost = (await this.updates.apply(claims, 500)).published;
+      await this.rearm(buckets, started);
+    }
+    await this.states.finishSweep(shard, slots, dueTaken);
+    return { lost, dueTaken };
+  }
+
+  private claim(meterId: string, limit: number): MeterUpdate {
+    return {
+      meterId,
+      plan: (current, outageOf) => {
+        if (!current) return null;
+        const silent = applySilence(current.state, limit);
+        if (!silent) return null; // a report moved the deadline, or another sweep was first
+        const t = silent.transition;
+        return {
+          next: silent.state,
+          slow: current.stored.slow,
+          events: [
+            {
+              ...meterEventRecord(meterId, t, { outageId: outageOf(t.carrierId, t.region) }),
+              observedAt: t.at,
+            },
+          ],
+        };
+      },
+    };
+  }
+
+  /** Lists each bucket again at its earliest remaining deadline (after this sweep's writes). */
+  private async rearm(buckets: number[], started: number): Promise<void> {
+    const after = await this.states.readBuckets(buckets);
+    const items: { bucket: number; slot: number }[] = [];
+    for (const [bucket, meters] of after) {
+      let earliest = Infinity;
+      for (const m of meters)
+        if (m.state.status !== 'lost') earliest = Math.min(earliest, m.state.deadline);
+      if (earliest !== Infinity) items.push({ bucket, slot: this.states.layout.slotOf(earliest) });
+    }
+    await this.states.armBuckets(items, started);
+  }
+
+  private async forgetQueued(): Promise<void> {
+    if (this.toForget.size === 0) return;
+    const ids = [...this.toForget].slice(0, 1_000);
+    const packed = await this.states.readMeters(ids);
+    const gone: { meterId: string; packed: Buffer; agg: string }[] = [];
+    ids.forEach((meterId, i) => {
+      this.toForget.delete(meterId);
+      const p = packed[i];
+      if (p) gone.push(forgetting({ meterId, packed: p, state: decodeMeterState(p) }));
+    });
+    await this.states.forgetMeters(gone);
+    forgotten.inc(gone.length);
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.running;
+    await this.task.stop();
+    await this.watermark.stop();
   }
+}
+
+function forgetting(m: BucketMeter): { meterId: string; packed: Buffer; agg: string } {
+  const status = m.state.status === 'ok' ? 'o' : m.state.status === 'degraded' ? 'd' : 'l';
+  return {
+    meterId: m.meterId,
+    packed: m.packed,
+    agg: `${aggGroup(m.state.carrierIdx, m.state.regionIdx, m.state.slow)}:${status}`,
+  };
 }

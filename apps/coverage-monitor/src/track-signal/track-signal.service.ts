@@ -1,111 +1,144 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { MeterConnectivityRecord } from '@meterlink/contracts';
+import type { FleetMeterRecord, MeterConnectivityRecord } from '@meterlink/contracts';
 import {
   applyReport,
-  silenceDeadline,
-  type SignalThresholds,
-  type SilencePolicy,
+  resolvePolicy,
+  type CoveragePolicy,
+  type MeterCoverageState,
+  type MeterKind,
 } from '@meterlink/coverage-domain';
 import type { FleetView } from '@meterlink/fleet-view';
-import { TransientError } from '@meterlink/kafka';
-import { createLogger } from '@meterlink/observability';
+import { TransientError, type ConsumedBatch, type ConsumedRecord } from '@meterlink/kafka';
+import { counter, createLogger } from '@meterlink/observability';
 import { COVERAGE_CONFIG, FLEET_VIEW } from '../tokens';
 import type { CoverageConfig } from '../config';
-import { CoverageStateRepository } from '../coverage-state.repository';
-import type { MeterTransition } from '../coverage-events.publisher';
+import { meterEventRecord, type Publication } from '../publish/coverage-events.publisher';
+import { CoverageStateRepository } from '../state/coverage-state.repository';
+import { MeterUpdatesService, type MeterUpdate } from '../state/meter-updates.service';
+
+const reports = counter('coverage_reports_total', 'Connectivity reports by what became of them', [
+  'outcome',
+]);
+
+type Report = ConsumedRecord<MeterConnectivityRecord>;
 
 /**
- * Applies radio reports to per-meter state. The transition is computed from state read from
- * Redis and written back with a version check, so a concurrent silence claim or a redelivered
- * report can't produce a second transition.
+ * Applies radio reports to per-meter coverage state, a batch of one partition at a time: one
+ * read and one compare-and-set write per meter (however many of its reports the batch holds),
+ * then the transitions are published, and only then is the batch committed.
  */
 @Injectable()
 export class TrackSignalService {
   private readonly log = createLogger('TrackSignalService');
-  readonly thresholds: SignalThresholds;
-  readonly silence: SilencePolicy;
+  private readonly policies = new Map<string, CoveragePolicy>();
 
   constructor(
-    @Inject(COVERAGE_CONFIG) config: CoverageConfig,
+    @Inject(COVERAGE_CONFIG) private readonly config: CoverageConfig,
     @Inject(FLEET_VIEW) private readonly fleet: FleetView,
     private readonly states: CoverageStateRepository,
-  ) {
-    this.thresholds = {
-      entryRsrpDbm: config.COVERAGE_ENTRY_RSRP_DBM,
-      exitRsrpDbm: config.COVERAGE_EXIT_RSRP_DBM,
-      entryAttachFailures: config.COVERAGE_ENTRY_ATTACH_FAILURES,
-      entryReports: config.COVERAGE_ENTRY_REPORTS,
-      exitReports: config.COVERAGE_EXIT_REPORTS,
-    };
-    this.silence = {
-      graceFactor: config.COVERAGE_SILENCE_GRACE_FACTOR,
-      minGraceMs: config.COVERAGE_SILENCE_MIN_GRACE_MS,
-    };
-  }
+    private readonly updates: MeterUpdatesService,
+  ) {}
 
-  /** Returns the transition to publish, if any; the state is already stored when it returns. */
-  async apply(
-    record: MeterConnectivityRecord,
-    correlationId?: string,
-  ): Promise<MeterTransition | null> {
-    const meter = this.fleet.meter(record.meterId);
-    if (!meter) {
-      this.log.warn(
-        { meterId: record.meterId },
-        'connectivity from a meter not in the fleet view; skipped',
-      );
-      return null;
-    }
-    const at = Date.parse(record.at);
-    for (let attempt = 0; attempt < 10; attempt++) {
-      const stored = await this.states.read(record.meterId);
-      const verdict = applyReport(
-        stored.state,
-        {
-          at,
-          iccid: record.iccid,
-          carrierId: record.carrierId ?? 'unknown',
-          rsrp: record.rsrp,
-          attachFailures: record.attachFailures,
-        },
-        this.thresholds,
-      );
-      if (!verdict.state) {
-        // Late (older than what we know) or a replay after a crash: re-emit what may not have gone out.
-        // Only the report that caused the pending transition re-emits it (a replay after a crash
-        // between storing and publishing); other late reports must not repeat it.
-        const pending = stored.pending ? (JSON.parse(stored.pending) as MeterTransition) : null;
-        return pending && pending.at === at ? pending : null;
-      }
-      // The deadline runs from when we heard the meter, so a late-sent report can't make it overdue at once.
-      const heardAt = Math.max(at, Date.parse(record.receivedAt));
-      const deadline = silenceDeadline(heardAt, meter.reportIntervalS, this.silence);
-      const transition: MeterTransition | null = verdict.transition
-        ? {
-            type: verdict.transition,
-            meterId: record.meterId,
-            carrierId:
-              verdict.transition === 'meter.restored' && stored.state
-                ? stored.state.carrierId
-                : verdict.state.carrierId,
-            region: meter.region,
-            iccid: record.iccid,
-            reason: verdict.reason ?? verdict.transition,
-            at,
-            ...(correlationId ? { correlationId } : {}),
-          }
-        : null;
-      const pending = transition ? JSON.stringify(transition) : null;
-      if (
-        !(await this.states.write(record.meterId, stored.version, verdict.state, deadline, pending))
-      )
+  async applyBatch(batch: ConsumedBatch<MeterConnectivityRecord>): Promise<void> {
+    const byMeter = new Map<string, { meter: FleetMeterRecord; reports: Report[] }>();
+    let unknown = 0;
+    for (const record of batch.records) {
+      const meterId = record.value.meterId;
+      const known = byMeter.get(meterId);
+      if (known) {
+        known.reports.push(record);
         continue;
-      return transition;
+      }
+      const meter = this.fleet.meter(meterId);
+      if (!meter || meter.status !== 'active') {
+        unknown++;
+        continue;
+      }
+      byMeter.set(meterId, { meter, reports: [record] });
     }
-    throw new TransientError(`coverage state of ${record.meterId} kept changing under us`);
+    if (unknown > 0) {
+      reports.inc({ outcome: 'not_watched' }, unknown);
+      this.log.warn({ count: unknown }, 'connectivity from meters not active in the fleet view');
+    }
+    const result = await this.updates.apply(
+      [...byMeter.values()].map(({ meter, reports: r }) => this.update(meter, r)),
+    );
+    if (result.blocked.length > 0)
+      // Another writer's transition for these meters awaits publication (or recovery, if that
+      // writer died): retry the batch rather than reorder the meter's events.
+      throw new TransientError(
+        `${result.blocked.length} meters have coverage transitions pending publication`,
+      );
+    const last = batch.records.at(-1);
+    if (last)
+      await this.states.saveProgress(
+        batch.partition,
+        (BigInt(last.offset) + 1n).toString(),
+        Number(last.timestamp),
+      );
   }
 
-  async published(transitions: MeterTransition[]): Promise<void> {
-    for (const t of transitions) await this.states.clearPending(t.meterId, JSON.stringify(t));
+  private update(meter: FleetMeterRecord, records: Report[]): MeterUpdate {
+    const policy = this.policyFor(meter.kind, meter.region);
+    const slow = meter.reportIntervalS > this.config.COVERAGE_OUTAGE_RESPONSIVE_INTERVAL_S;
+    let counted = false;
+    return {
+      meterId: meter.meterId,
+      plan: (current, outageOf) => {
+        let state: MeterCoverageState | undefined = current?.state;
+        const events: Publication[] = [];
+        let applied = 0;
+        for (const { value: r, correlationId } of records) {
+          const verdict = applyReport(
+            state,
+            {
+              at: Date.parse(r.at),
+              seq: r.seq,
+              receivedAt: Date.parse(r.receivedAt),
+              reportIntervalS: meter.reportIntervalS,
+              iccid: r.iccid,
+              carrierId: r.carrierId ?? 'unknown',
+              region: meter.region,
+              rsrp: r.rsrp,
+              rsrq: r.rsrq,
+              sinr: r.sinr,
+              attachFailures: r.attachFailures,
+            },
+            policy,
+          );
+          if (!verdict.applied) continue;
+          applied++;
+          state = verdict.state;
+          const t = verdict.transition;
+          if (t)
+            events.push({
+              ...meterEventRecord(meter.meterId, t, {
+                outageId: outageOf(t.carrierId, t.region),
+                seq: r.seq,
+                correlationId,
+              }),
+              observedAt: Date.parse(r.receivedAt),
+            });
+        }
+        if (!counted) {
+          counted = true;
+          reports.inc({ outcome: 'applied' }, applied);
+          // Redelivered, replayed, or held up behind newer reports: never applied backwards.
+          if (records.length > applied) reports.inc({ outcome: 'late' }, records.length - applied);
+        }
+        if (applied === 0 || !state) return null;
+        return { next: state, slow, events };
+      },
+    };
+  }
+
+  private policyFor(kind: MeterKind, region: string): CoveragePolicy {
+    const key = `${kind}\u001f${region}`;
+    let policy = this.policies.get(key);
+    if (!policy) {
+      policy = resolvePolicy(kind, region, this.config.COVERAGE_POLICY_OVERRIDES);
+      this.policies.set(key, policy);
+    }
+    return policy;
   }
 }

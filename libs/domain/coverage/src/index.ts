@@ -1,1 +1,3 @@
+export * from './policy';
 export * from './signal';
+export * from './outage';

@@ -1,0 +1,211 @@
+import { TOPICS, type CoverageEventRecord } from '@meterlink/contracts';
+import { createKafka } from '@meterlink/kafka';
+import { Platform, TopicRecorder, eventually, infraEnv, readMetric } from '@meterlink/testing';
+import {
+  FixtureProducer,
+  ReportLoop,
+  fixtureMeters,
+  runTag,
+  type FixtureMeter,
+} from '../test-support/coverage-fixtures';
+
+/**
+ * Carrier × region correlation over real Kafka and Redis: the coverage-monitor as a process, fed
+ * meter.connectivity.v1 records the way ingestion writes them, with carriers and regions of this
+ * run only.
+ */
+describe('coverage-monitor carrier outage correlation', () => {
+  const infra = infraEnv();
+  const platform = new Platform({
+    infra,
+    basePort: 4931,
+    services: ['coverage-monitor'],
+    logTag: 'int-coverage-outage',
+    extraEnv: {
+      'coverage-monitor': {
+        COVERAGE_SWEEP_INTERVAL_MS: '100',
+        COVERAGE_OUTAGE_EVAL_INTERVAL_MS: '250',
+        COVERAGE_OUTAGE_RECOVERY_HOLD_S: '2',
+        COVERAGE_LEADER_TTL_MS: '1500',
+      },
+    },
+  });
+  const kafka = createKafka({ brokers: infra.KAFKA_BROKERS.split(','), clientId: 'int-outage' });
+  const recorder = new TopicRecorder(kafka, [TOPICS.coverageEvents.name]);
+  const producer = new FixtureProducer(kafka);
+  const loops: ReportLoop[] = [];
+  const events = (filter: (e: CoverageEventRecord) => boolean): CoverageEventRecord[] =>
+    recorder.on<CoverageEventRecord>(TOPICS.coverageEvents.name, filter);
+  const metricsText = async (): Promise<string> =>
+    (await fetch(`${platform.service('coverage-monitor').baseUrl}/metrics`)).text();
+  const hasSeries = (text: string, name: string, labels: Record<string, string>): boolean =>
+    text
+      .split('\n')
+      .some(
+        (line) =>
+          line.startsWith(`${name}{`) &&
+          Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`)),
+      );
+
+  /** Starts meters reporting every 500 ms and waits until the monitor counts them all as ok. */
+  async function reporting(meters: FixtureMeter[], carrierId: string, region: string) {
+    await producer.fleet(meters);
+    const loop = new ReportLoop(producer, meters, 500);
+    loops.push(loop);
+    loop.start();
+    await eventually(
+      async () => {
+        const text = await metricsText();
+        return (
+          hasSeries(text, 'coverage_carrier_baseline_share', { carrier: carrierId, region }) &&
+          text.includes(
+            `coverage_meters{carrier="${carrierId}",region="${region}",state="ok",service="coverage-monitor"} ${meters.length}`,
+          )
+        );
+      },
+      { timeoutMs: 30_000, what: `${meters.length} meters of ${carrierId} in ${region} counted` },
+    );
+    return loop;
+  }
+
+  beforeAll(async () => {
+    await recorder.start();
+    await producer.connect();
+    await platform.start();
+  });
+  afterAll(async () => {
+    for (const loop of loops) await loop.stop();
+    await recorder.stop();
+    await producer.disconnect();
+    await platform.stop();
+  });
+
+  it('declares one outage for the carrier and region that failed, and nothing anywhere else', async () => {
+    const tag = runTag();
+    const [carrierA, carrierB] = [`oa-${tag}`, `ob-${tag}`];
+    const [regionA, regionB] = [`ra-${tag}`, `rb-${tag}`];
+    const hit = fixtureMeters(40, `O-${tag}-aa`, {
+      carrierId: carrierA,
+      region: regionA,
+      reportIntervalS: 2,
+    });
+    const otherCarrier = fixtureMeters(25, `O-${tag}-ba`, {
+      carrierId: carrierB,
+      region: regionA,
+      reportIntervalS: 2,
+    });
+    const otherRegion = fixtureMeters(25, `O-${tag}-ab`, {
+      carrierId: carrierA,
+      region: regionB,
+      reportIntervalS: 2,
+    });
+    const loopA = await reporting(hit, carrierA, regionA);
+    await reporting(otherCarrier, carrierB, regionA);
+    await reporting(otherRegion, carrierA, regionB);
+
+    // 24 of carrier A's 40 meters in region A fall silent, one every 150 ms.
+    const silent = hit.slice(0, 24);
+    const silentIds = new Set(silent.map((m) => m.meterId));
+    for (const m of silent) {
+      loopA.silence(m.meterId);
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    const outage = await eventually(
+      () => events((e) => e.type === 'carrier.outage' && e.carrierId === carrierA)[0],
+      { timeoutMs: 30_000, what: 'carrier.outage' },
+    );
+    expect(outage).toMatchObject({ region: regionA, population: 40, baselineShare: 0 });
+    expect(outage.unhealthyMeters).toBeGreaterThanOrEqual(10);
+    const outageId = outage.outageId!;
+
+    // Every silent meter: lost once, and attributed to the outage, on its lost event (went silent
+    // after the outage opened) or by one restatement (was already lost when it opened).
+    const lostOf = (id: string) => events((e) => e.meterId === id && e.type === 'meter.lost');
+    await eventually(
+      () =>
+        silent.every((m) => {
+          const lost = lostOf(m.meterId);
+          return (
+            lost.some((e) => e.reason === 'silent_past_deadline') &&
+            lost.some((e) => e.outageId === outageId)
+          );
+        }),
+      { timeoutMs: 30_000, what: 'every silent meter lost and attributed to the outage' },
+    );
+
+    // They come back: restored (still within the outage), then the carrier recovers.
+    for (const m of silent) loopA.resume(m.meterId);
+    await eventually(
+      () => events((e) => e.type === 'carrier.recovered' && e.carrierId === carrierA)[0],
+      { timeoutMs: 30_000, what: 'carrier.recovered' },
+    );
+
+    const perMeter = (id: string) =>
+      events((e) => e.meterId === id).map((e) => `${e.type}/${e.reason}/${e.outageId ?? '-'}`);
+    let restated = 0;
+    for (const m of silent) {
+      const seen = perMeter(m.meterId);
+      const lostAttributed = seen.includes(`meter.lost/silent_past_deadline/${outageId}`);
+      if (!lostAttributed) restated++;
+      expect(seen).toEqual(
+        lostAttributed
+          ? [
+              `meter.lost/silent_past_deadline/${outageId}`,
+              `meter.restored/reported_again/${outageId}`,
+            ]
+          : [
+              'meter.lost/silent_past_deadline/-',
+              `meter.lost/joined_carrier_outage/${outageId}`,
+              `meter.restored/reported_again/${outageId}`,
+            ],
+      );
+    }
+    // It takes ten lost meters to open an outage: at least those were attributed afterwards.
+    expect(restated).toBeGreaterThanOrEqual(10);
+
+    expect(events((e) => e.type === 'carrier.outage' || e.type === 'carrier.recovered')).toEqual([
+      expect.objectContaining({ type: 'carrier.outage', carrierId: carrierA, region: regionA }),
+      expect.objectContaining({
+        type: 'carrier.recovered',
+        carrierId: carrierA,
+        region: regionA,
+        outageId,
+        outageStartedAt: outage.at,
+      }),
+    ]);
+    // Nothing for the meters that kept reporting, in this region or the other.
+    const untouched = [
+      ...hit.filter((m) => !silentIds.has(m.meterId)),
+      ...otherCarrier,
+      ...otherRegion,
+    ];
+    const ids = new Set(untouched.map((m) => m.meterId));
+    expect(events((e) => e.meterId !== undefined && ids.has(e.meterId))).toEqual([]);
+  });
+
+  it('reports one meter that goes silent as lost, with no carrier event', async () => {
+    const tag = runTag();
+    const [carrierId, region] = [`sc-${tag}`, `rs-${tag}`];
+    const meters = fixtureMeters(30, `S-${tag}`, { carrierId, region, reportIntervalS: 2 });
+    const loop = await reporting(meters, carrierId, region);
+    const broken = meters[7]!;
+    loop.silence(broken.meterId);
+
+    const lost = await eventually(
+      () => events((e) => e.meterId === broken.meterId && e.type === 'meter.lost')[0],
+      { timeoutMs: 20_000, what: 'meter.lost' },
+    );
+    expect(lost).toMatchObject({ carrierId, region, reason: 'silent_past_deadline' });
+    expect(lost.outageId).toBeUndefined();
+    // Several more evaluations pass, and the share it moved (1 in 30) opens nothing.
+    const baseUrl = platform.service('coverage-monitor').baseUrl;
+    const evaluated = await readMetric(baseUrl, 'coverage_carrier_evaluations_total');
+    await eventually(
+      async () =>
+        (await readMetric(baseUrl, 'coverage_carrier_evaluations_total')) >= evaluated + 8,
+      { timeoutMs: 20_000, what: 'eight more evaluations' },
+    );
+    expect(events((e) => e.carrierId === carrierId && e.meterId !== broken.meterId)).toEqual([]);
+    expect(events((e) => e.meterId === broken.meterId).map((e) => e.type)).toEqual(['meter.lost']);
+  });
+});
