@@ -85,7 +85,8 @@ export class IngestionModule {
         {
           provide: DedupeRepository,
           inject: [REDIS],
-          useFactory: (redis: Redis) => new DedupeRepository(redis),
+          useFactory: (redis: Redis) =>
+            new DedupeRepository(redis, config.INGESTION_DEDUPE_BATCH_SCRIPTS),
         },
         UplinkService,
         UplinkConsumer,

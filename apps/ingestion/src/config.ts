@@ -33,6 +33,8 @@ export const ingestionConfigSchema = z.object({
   /** How long an uplink from a meter not yet in the fleet view waits for it before rejection. */
   INGESTION_UNKNOWN_METER_WAIT_MS: env.int(2_000),
   KAFKA_LINGER_MS: env.int(2),
+  /** One Redis script call per batch for dedupe; set false for Redis Cluster (keys span slots). */
+  INGESTION_DEDUPE_BATCH_SCRIPTS: env.bool(true),
 });
 export type IngestionConfig = z.infer<typeof ingestionConfigSchema>;
 export const loadIngestionConfig = (): IngestionConfig => loadConfig(ingestionConfigSchema);

@@ -34,7 +34,51 @@ redis.call('EXPIRE', KEYS[2], ttl)
 return 1
 `;
 
+// The same checks over many (meter, seq) pairs in one call: KEYS are hw1, bm1, hw2, bm2, ...;
+// ARGV is the window then one seq per pair. Pairs are handled in order, so two seqs of one meter
+// in the same call see each other's marks.
+const CHECK_MANY = `
+local w = tonumber(ARGV[1])
+local out = {}
+for i = 1, #KEYS / 2 do
+  local hw = tonumber(redis.call('GET', KEYS[2 * i - 1]))
+  local seq = tonumber(ARGV[i + 1])
+  if not hw or seq > hw then out[i] = 0
+  elseif seq <= hw - w then out[i] = 2
+  else out[i] = redis.call('GETBIT', KEYS[2 * i], seq % w) end
+end
+return out
+`;
+const MARK_MANY = `
+local w = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
+for i = 1, #KEYS / 2 do
+  local hwKey = KEYS[2 * i - 1]
+  local bmKey = KEYS[2 * i]
+  local hw = tonumber(redis.call('GET', hwKey))
+  local seq = tonumber(ARGV[i + 2])
+  local mark = true
+  if not hw or seq > hw then
+    if not hw or seq - hw >= w then
+      redis.call('DEL', bmKey)
+    else
+      for s = hw + 1, seq - 1 do redis.call('SETBIT', bmKey, s % w, 0) end
+    end
+    redis.call('SET', hwKey, seq, 'EX', ttl)
+  elseif seq <= hw - w then
+    mark = false
+  end
+  if mark then
+    redis.call('SETBIT', bmKey, seq % w, 1)
+    redis.call('EXPIRE', bmKey, ttl)
+  end
+end
+return 1
+`;
+
 export type SeqStatus = 'new' | 'duplicate' | 'too_old';
+export type SeqKey = readonly [meterId: string, seq: number];
+const STATUS: readonly SeqStatus[] = ['new', 'duplicate', 'too_old'];
 
 /**
  * (meterId, seq) deduplication shared by every ingestion replica. A seq is checked before the
@@ -42,9 +86,50 @@ export type SeqStatus = 'new' | 'duplicate' | 'too_old';
  * the broker redeliver rather than lose the message.
  */
 export class DedupeRepository {
-  constructor(private readonly redis: Redis) {
+  /**
+   * @param batchScripts one script call for a whole batch of meters. Much cheaper for Redis and
+   * the client, but its keys span hash slots, which Redis Cluster refuses: there, pass false to
+   * make one call per meter (each meter's two keys share a slot).
+   */
+  constructor(
+    private readonly redis: Redis,
+    private readonly batchScripts = true,
+  ) {
     redis.defineCommand('mlDedupeCheck', { numberOfKeys: 2, lua: CHECK });
     redis.defineCommand('mlDedupeMark', { numberOfKeys: 2, lua: MARK });
+    redis.defineCommand('mlDedupeCheckMany', { lua: CHECK_MANY });
+    redis.defineCommand('mlDedupeMarkMany', { lua: MARK_MANY });
+  }
+
+  async checkMany(pairs: readonly SeqKey[]): Promise<SeqStatus[]> {
+    if (pairs.length === 0) return [];
+    if (!this.batchScripts) return Promise.all(pairs.map(([id, seq]) => this.check(id, seq)));
+    const keys = pairs.flatMap(([meterId]) => this.keys(meterId));
+    const result = (await this.call(
+      'mlDedupeCheckMany',
+      keys.length,
+      ...keys,
+      DEDUPE_WINDOW,
+      ...pairs.map(([, seq]) => seq),
+    )) as number[];
+    return result.map((code) => STATUS[code] ?? 'new');
+  }
+
+  async markMany(pairs: readonly SeqKey[]): Promise<void> {
+    if (pairs.length === 0) return;
+    if (!this.batchScripts) {
+      await Promise.all(pairs.map(([id, seq]) => this.mark(id, seq)));
+      return;
+    }
+    const keys = pairs.flatMap(([meterId]) => this.keys(meterId));
+    await this.call(
+      'mlDedupeMarkMany',
+      keys.length,
+      ...keys,
+      DEDUPE_WINDOW,
+      TTL_S,
+      ...pairs.map(([, seq]) => seq),
+    );
   }
 
   private keys(meterId: string): [string, string] {

@@ -16,6 +16,8 @@ const retried = counter(
 
 /** Connection indices looked at for sessions left behind by a larger INGESTION_MQTT_CONNECTIONS. */
 const MAX_CONNECTIONS_SWEPT = 32;
+/** Messages processed together at most (one Redis call and one produce request each way). */
+const MAX_BATCH = 1_000;
 /** A retired session is drained once nothing arrived for this long and nothing is unacknowledged. */
 const DRAIN_IDLE_MS = 1_000;
 
@@ -37,6 +39,8 @@ export class UplinkConsumer {
   private readonly draining = new Set<MqttSession>();
   private drainRun: Promise<void> | undefined;
   private stopping = false;
+  private batch: InboundMessage[] = [];
+  private flushScheduled = false;
 
   constructor(
     @Inject(INGESTION_CONFIG) private readonly config: IngestionConfig,
@@ -79,7 +83,7 @@ export class UplinkConsumer {
   private session(
     clientId: string,
     subscribe: boolean,
-    onMessage: (message: InboundMessage) => void = (message) => void this.handle(message),
+    onMessage: (message: InboundMessage) => void = (message) => this.enqueue(message),
   ): MqttSession {
     return new MqttSession({
       url: this.config.MQTT_URL,
@@ -117,7 +121,7 @@ export class UplinkConsumer {
       const session = this.session(clientId, false, (message) => {
         lastMessageAt = Date.now();
         received++;
-        void this.handle(message);
+        this.enqueue(message);
       });
       this.draining.add(session);
       try {
@@ -153,7 +157,39 @@ export class UplinkConsumer {
     }
   }
 
-  private async handle(message: InboundMessage): Promise<void> {
+  /**
+   * Messages that arrive together (one socket read holds a few hundred) are processed as one
+   * batch, flushed once the current I/O callbacks are done or when the batch is full.
+   */
+  private enqueue(message: InboundMessage): void {
+    this.batch.push(message);
+    if (this.batch.length >= MAX_BATCH) {
+      this.flush();
+    } else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.batch;
+    this.batch = [];
+    if (batch.length > 0) void this.handleBatch(batch);
+  }
+
+  private async handleBatch(batch: InboundMessage[]): Promise<void> {
+    // A defect anywhere in the batch: retry its messages one by one, so that only the message at
+    // fault ends up dead-lettered and the others go through.
+    const outcome = await processWithRetries(
+      () => this.uplink.processBatch(batch),
+      () => Promise.all(batch.map((message) => this.handleOne(message))),
+      { ...this.retryPolicy(), maxDefects: 1 },
+    );
+    if (outcome === 'processed') for (const message of batch) message.ack();
+  }
+
+  private async handleOne(message: InboundMessage): Promise<void> {
     const outcome = await processWithRetries(
       () => this.uplink.process(message.topic, message.payload),
       (lastDefect) =>
