@@ -100,6 +100,8 @@ export class MqttSession extends EventEmitter {
   private pingTimer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private awaitingPong = false;
+  /** Reading stopped because the broker sent more than our Receive Maximum. */
+  private readingPaused = false;
   private reconnectAttempt = 0;
   private nextMessageId = 1;
   private serverReceiveMaximum = 65_535;
@@ -370,6 +372,13 @@ export class MqttSession extends EventEmitter {
     }
     const slot: AckSlot = { messageId: packet.messageId ?? 0, acked: false };
     this.ackQueue.push(slot);
+    // Mosquitto 2.0.11 honours Receive Maximum until the first PUBACK and then sends its whole
+    // queue (see docs/architecture.md): stop reading, so TCP flow control makes the broker hold
+    // the backlog instead of our heap. What one read already holds is still delivered.
+    if (!this.readingPaused && this.unacknowledged() >= this.options.receiveMaximum) {
+      this.readingPaused = true;
+      this.socket?.pause();
+    }
     const generation = this.generation;
     let done = false;
     this.options.onMessage?.({
@@ -403,6 +412,10 @@ export class MqttSession extends EventEmitter {
       frame[offset++] = id & 0xff;
     }
     this.ackHead = end;
+    if (this.readingPaused && this.unacknowledged() <= this.options.receiveMaximum / 2) {
+      this.readingPaused = false;
+      this.socket?.resume();
+    }
     if (this.ackHead > 1_024 && this.ackHead * 2 > this.ackQueue.length) {
       this.ackQueue = this.ackQueue.slice(this.ackHead);
       this.ackHead = 0;
@@ -494,6 +507,7 @@ export class MqttSession extends EventEmitter {
     // Unacknowledged messages of this connection are the broker's to redeliver now.
     this.ackQueue = [];
     this.ackHead = 0;
+    this.readingPaused = false;
     this.failOutgoing(new MqttUnavailableError('connection lost before PUBACK'));
     if (wasConnected) this.emit('offline');
     if (this.stopping) return;
