@@ -33,6 +33,11 @@ export const ingestionConfigSchema = z.object({
   /** How long an uplink from a meter not yet in the fleet view waits for it before rejection. */
   INGESTION_UNKNOWN_METER_WAIT_MS: env.int(2_000),
   KAFKA_LINGER_MS: env.int(2),
+  /**
+   * Records per produce request at most. The idempotent producer has one request in flight, so
+   * under load this, divided by the request's round trip, caps throughput.
+   */
+  KAFKA_MAX_BATCH_RECORDS: env.int(16_000, 1),
   /** One Redis script call per batch for dedupe; set false for Redis Cluster (keys span slots). */
   INGESTION_DEDUPE_BATCH_SCRIPTS: env.bool(true),
 });

@@ -7,7 +7,7 @@ const parts = kafkaClientsOnce(
   (config: IngestionConfig) => ({
     brokers: config.KAFKA_BROKERS,
     clientId: config.KAFKA_CLIENT_ID ?? `ingestion-${config.INGESTION_REPLICA_ID}`,
-    producer: { lingerMs: config.KAFKA_LINGER_MS },
+    producer: { lingerMs: config.KAFKA_LINGER_MS, maxBatchRecords: config.KAFKA_MAX_BATCH_RECORDS },
   }),
   kafkaClient,
 );
