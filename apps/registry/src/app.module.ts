@@ -21,6 +21,10 @@ import { DynsecClient } from './broker/dynsec.client';
 import { BrokerCredentialsService } from './broker/broker-credentials.service';
 import { FleetPublisherService } from './fleet-publisher/fleet-publisher.service';
 import { ImportCatalogueService } from './import-catalogue/import-catalogue.service';
+import { PasswordFileService } from './broker/password-file.service';
+import { ImportsRepository } from './imports/imports.repository';
+import { AuditLogRepository } from './audit/audit-log.repository';
+import { DecommissionMeterService } from './decommission-meter/decommission-meter.service';
 import { ImportController } from './import-manifest/import-manifest.controller';
 import { ImportManifestService } from './import-manifest/import-manifest.service';
 import { MetersController } from './meters/meters.controller';
@@ -36,8 +40,12 @@ import {
   PkiController,
 } from './device-certificates/device-certificates.controller';
 import type { Kafka } from 'kafkajs';
+import type { Server } from 'node:http';
+import { HttpAdapterHost } from '@nestjs/core';
 
 export const REGISTRY_MIGRATIONS = join(__dirname, '..', 'migrations');
+/** A running import updates its progress every 2 s; one silent this long was cut off. */
+const INTERRUPTED_AFTER_S = 120;
 
 @Injectable()
 class RegistryLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -48,6 +56,9 @@ class RegistryLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
     private readonly dynsec: DynsecClient,
     @Inject(DEVICE_CA_STORE) private readonly deviceCa: FileDeviceCaStore | null,
     private readonly crl: CrlPublisherService,
+    private readonly passwordFile: PasswordFileService,
+    private readonly imports: ImportsRepository,
+    private readonly http: HttpAdapterHost,
     health: HealthRegistry,
   ) {
     health.register('postgres', () => pingPostgres(pool));
@@ -58,6 +69,7 @@ class RegistryLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
       dynsec.isConnected() ? { ok: true } : { ok: false, detail: 'not connected' },
     );
     if (deviceCa) health.register('device-crl', () => crl.health());
+    if (passwordFile.enabled) health.register('broker-password-file', () => passwordFile.health());
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -67,6 +79,15 @@ class RegistryLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
     await ensureTopics(this.kafka);
     await this.producer.connect();
     await this.dynsec.connect();
+    const interrupted = await this.imports.markInterrupted(INTERRUPTED_AFTER_S);
+    if (interrupted > 0)
+      createLogger('RegistryLifecycle').warn({ interrupted }, 'imports cut off by a restart');
+    // The file follows the database: whatever a crash or a restore left, it is current from here.
+    await this.passwordFile.render();
+    // A manifest upload is read only as fast as it is imported, so a million-line import takes
+    // minutes; Node's default requestTimeout (5 min) would cut it off.
+    const server = this.http.httpAdapter.getHttpServer() as Server;
+    server.requestTimeout = 0;
     if (this.deviceCa) {
       const ca = await this.deviceCa.load();
       createLogger('RegistryLifecycle').info(
@@ -80,6 +101,7 @@ class RegistryLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
   /** After the HTTP server closed, so an import in progress finishes first. */
   async onApplicationShutdown(): Promise<void> {
     this.crl.stop();
+    this.passwordFile.stop();
     await this.producer.stop();
     await this.dynsec.close();
     await this.pool.end();
@@ -112,6 +134,7 @@ export class RegistryModule {
               username: config.MQTT_ADMIN_USERNAME,
               password: config.MQTT_ADMIN_PASSWORD,
               clientId: `meterlink-registry-${randomUUID()}`,
+              maxInFlight: config.DYNSEC_MAX_IN_FLIGHT,
             }),
         },
         {
@@ -127,6 +150,10 @@ export class RegistryModule {
         },
         ApiAuthGuard,
         MetersRepository,
+        ImportsRepository,
+        AuditLogRepository,
+        PasswordFileService,
+        DecommissionMeterService,
         DeviceCertificatesRepository,
         DeviceCertificatesService,
         CrlPublisherService,

@@ -1,6 +1,8 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { createLogger } from '@meterlink/observability';
-import { DynsecClient } from './dynsec.client';
+import { REGISTRY_CONFIG } from '../tokens';
+import type { RegistryConfig } from '../config';
+import { DynsecClient, type DynsecCommand, type DynsecResponse } from './dynsec.client';
 
 export interface MeterCredential {
   meterId: string;
@@ -8,11 +10,13 @@ export interface MeterCredential {
 }
 
 const ALREADY_EXISTS = /already exists/i;
+const NOT_FOUND = /not found/i;
 
 /**
  * Mosquitto 2.0's dynamic security plugin does not substitute %u/%c in ACL topics (verified
- * against 2.0.11: a `mtr/v1/%u/up/#` grant refuses the meter's own topic), so each meter gets a
- * role of its own with literal topics: publish under its `up/`, subscribe to and receive its `down/`.
+ * against 2.0.11: a `mtr/v1/%u/up/#` grant refuses the meter's own topic), so in dynsec mode each
+ * meter gets a role of its own with literal topics: publish under its `up/`, subscribe to and
+ * receive its `down/`.
  */
 export const meterRole = (meterId: string): string => `meter:${meterId}`;
 export function meterAcls(meterId: string): Record<string, unknown>[] {
@@ -30,13 +34,28 @@ export function meterAcls(meterId: string): Record<string, unknown>[] {
   ];
 }
 
-/** Provisions and revokes each meter's own broker credential and its ACL role. */
+function failure(responses: DynsecResponse[]): DynsecResponse | undefined {
+  return responses.find((r) => r.error && !NOT_FOUND.test(r.error));
+}
+
+/**
+ * Each meter's broker credential through the dynamic-security plugin, and what both credential
+ * modes need from it: closing a meter's connections and removing what dynsec holds for it.
+ * (In password-file mode the credential itself is PasswordFileService's.)
+ */
 @Injectable()
 export class BrokerCredentialsService {
   private readonly log = createLogger('BrokerCredentialsService');
-  constructor(private readonly dynsec: DynsecClient) {}
+  constructor(
+    private readonly dynsec: DynsecClient,
+    @Inject(REGISTRY_CONFIG) private readonly config: RegistryConfig,
+  ) {}
 
-  /** Returns the meterIds that now have a credential (created now or earlier). */
+  get mode(): RegistryConfig['BROKER_CREDENTIALS'] {
+    return this.config.BROKER_CREDENTIALS;
+  }
+
+  /** dynsec mode: returns the meterIds that now have a credential (created now or earlier). */
   async provision(credentials: MeterCredential[]): Promise<Set<string>> {
     // Two commands per meter: its role, then its client bound to client id = meterId.
     const responses = await this.dynsec.execute(
@@ -44,7 +63,6 @@ export class BrokerCredentialsService {
         {
           command: 'createRole',
           rolename: meterRole(c.meterId),
-          textname: 'one meter: its own topics only',
           acls: meterAcls(c.meterId),
         },
         {
@@ -75,25 +93,43 @@ export class BrokerCredentialsService {
    * Closes the meter's open connections (password or certificate login) and lets it log in again.
    * dynsec has no kick command: disableClient disconnects the client's sessions at once, and the
    * enableClient right behind it in the same message restores password logins. (A certificate
-   * login is not checked against the disabled flag at all, so only the CRL keeps it out.)
+   * login is not checked against the disabled flag at all, so only the CRL keeps it out.) A meter
+   * dynsec does not know (password-file mode) is kicked by creating a client of that name and
+   * deleting it again: deleteClient disconnects every session with that username.
    */
   async disconnect(meterId: string): Promise<void> {
     const responses = await this.dynsec.execute([
       { command: 'disableClient', username: meterId },
       { command: 'enableClient', username: meterId },
     ]);
-    const failure = responses.find((r) => r.error && !/not found/i.test(r.error));
-    if (failure) throw new Error(`broker refused to disconnect ${meterId}: ${failure.error ?? ''}`);
+    if (responses.some((r) => r.error && NOT_FOUND.test(r.error))) await this.kick(meterId);
+    const refused = failure(responses);
+    if (refused) throw new Error(`broker refused to disconnect ${meterId}: ${refused.error ?? ''}`);
   }
 
-  /** Deletes the credential: the meter can no longer connect. */
+  /**
+   * Removes what dynsec holds for the meter and disconnects it: it can no longer connect by
+   * password (in password-file mode its line leaves the file as well).
+   */
   async revoke(meterId: string): Promise<void> {
     // Deleting the client also disconnects a meter that is connected now.
-    const responses = await this.dynsec.execute([
+    const commands: DynsecCommand[] = [
       { command: 'deleteClient', username: meterId },
       { command: 'deleteRole', rolename: meterRole(meterId) },
+    ];
+    const responses = await this.dynsec.execute(commands);
+    const refused = failure(responses);
+    if (refused) throw new Error(`broker refused to revoke ${meterId}: ${refused.error ?? ''}`);
+    if (this.mode === 'password-file') await this.kick(meterId);
+  }
+
+  private async kick(meterId: string): Promise<void> {
+    const responses = await this.dynsec.execute([
+      // No password and no role: for the instant it exists it lets nobody in.
+      { command: 'createClient', username: meterId },
+      { command: 'deleteClient', username: meterId },
     ]);
-    const failure = responses.find((r) => r.error && !/not found/i.test(r.error));
-    if (failure) throw new Error(`broker refused to revoke ${meterId}: ${failure.error ?? ''}`);
+    const refused = responses.find((r) => r.error && !ALREADY_EXISTS.test(r.error));
+    if (refused) throw new Error(`broker refused to disconnect ${meterId}: ${refused.error ?? ''}`);
   }
 }

@@ -15,6 +15,8 @@ import { REGISTRY_CONFIG } from '../tokens';
 import type { RegistryConfig } from '../config';
 import { DEVICE_CA_STORE } from './device-ca.tokens';
 import { DeviceCertificatesRepository } from './device-certificates.repository';
+import { reloadBroker } from '../broker/broker-reload';
+import { PasswordFileService } from '../broker/password-file.service';
 
 const CRL_NUMBER_OID = '2.5.29.20';
 const RETRY_MS = 10_000;
@@ -62,6 +64,7 @@ export class CrlPublisherService {
     @Inject(REGISTRY_CONFIG) private readonly config: RegistryConfig,
     @Inject(DEVICE_CA_STORE) private readonly store: DeviceCaStore | null,
     private readonly certificates: DeviceCertificatesRepository,
+    private readonly passwordFile: PasswordFileService,
   ) {}
 
   current(): PublishedCrl | undefined {
@@ -153,7 +156,10 @@ export class CrlPublisherService {
         await rm(tmp, { force: true });
         throw error;
       }
-      await this.reloadBroker();
+      // In password-file mode a render signals the broker too, and waits until a reload that
+      // began after it actually happened: a bare SIGHUP can be lost during another reload.
+      if (this.passwordFile.enabled) await this.passwordFile.render();
+      else await reloadBroker(this.config.MQTT_BROKER_PID_FILE, this.log);
     }
     this.latest = { pem, crlNumber, thisUpdate, nextUpdate, entries: entries.length };
     this.published.inc();
@@ -162,32 +168,5 @@ export class CrlPublisherService {
       'CRL published',
     );
     return this.latest;
-  }
-
-  /** SIGHUP to the broker named by MQTT_BROKER_PID_FILE, after checking it is Mosquitto. */
-  private async reloadBroker(): Promise<void> {
-    const pidFile = this.config.MQTT_BROKER_PID_FILE;
-    if (!pidFile) return;
-    let pid: number;
-    try {
-      pid = Number((await readFile(pidFile, 'utf8')).trim());
-    } catch {
-      this.log.warn({ pidFile }, 'broker pid file not readable; the broker was not told to reload');
-      return;
-    }
-    // A stale pid file may name another process by now: signal only a mosquitto.
-    const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => undefined);
-    if (!Number.isInteger(pid) || pid <= 1 || (comm !== undefined && comm.trim() !== 'mosquitto')) {
-      this.log.warn(
-        { pidFile, pid },
-        'the pid file does not name a running mosquitto; not signalled',
-      );
-      return;
-    }
-    try {
-      process.kill(pid, 'SIGHUP');
-    } catch (error) {
-      this.log.warn({ err: error, pid }, 'could not signal the broker to reload its CRL');
-    }
   }
 }

@@ -16,6 +16,7 @@ import { REGISTRY_CONFIG } from '../tokens';
 import type { RegistryConfig } from '../config';
 import { MetersRepository } from '../meters/meters.repository';
 import { BrokerCredentialsService } from '../broker/broker-credentials.service';
+import { AuditLogRepository } from '../audit/audit-log.repository';
 import { DEVICE_CA_STORE } from './device-ca.tokens';
 import {
   DeviceCertificatesRepository,
@@ -97,6 +98,7 @@ export class DeviceCertificatesService {
     private readonly meters: MetersRepository,
     private readonly crl: CrlPublisherService,
     private readonly broker: BrokerCredentialsService,
+    private readonly audit: AuditLogRepository,
   ) {}
 
   get enabled(): boolean {
@@ -151,7 +153,7 @@ export class DeviceCertificatesService {
         if ((error as { code?: string }).code === UNIQUE_VIOLATION && attempt < 3) continue;
         throw error;
       }
-      await this.meters.audit(actor, 'device-certificate.issue', meterId, {
+      await this.audit.append(actor, 'device-certificate.issue', meterId, {
         serialNumber: certificate.serialNumber,
         notAfter: certificate.notAfter.toISOString(),
         fingerprintSha256,
@@ -191,7 +193,7 @@ export class DeviceCertificatesService {
   ): Promise<{ revoked: string[] }> {
     const revoked = await this.certificates.revokeActive(meterId, reason);
     if (revoked.length > 0) {
-      await this.meters.audit(actor, 'device-certificate.revoke', meterId, {
+      await this.audit.append(actor, 'device-certificate.revoke', meterId, {
         serialNumbers: revoked,
         reason,
       });

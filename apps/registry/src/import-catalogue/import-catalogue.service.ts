@@ -1,51 +1,94 @@
+import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import type { CarrierCatalogue } from '@meterlink/contracts';
 import { withTransaction, type Pool } from '@meterlink/postgres';
 import { PG_POOL } from '../tokens';
-import { MetersRepository } from '../meters/meters.repository';
 import { FleetPublisherService } from '../fleet-publisher/fleet-publisher.service';
+import { AuditLogRepository } from '../audit/audit-log.repository';
+import { ImportsRepository, type ImportReport } from '../imports/imports.repository';
 
-/** Carrier catalogue import: carriers, tariffs and per-region contracts, upserted as a whole. */
+export interface CatalogueImportResult {
+  importId: string;
+  carriers: number;
+  regions: number;
+}
+
+/**
+ * Carrier catalogue import: carriers, tariffs and per-region contracts, upserted as a whole in
+ * one transaction with its audit entry, then published on the fleet topics. Recorded as an
+ * import (kind `catalogue`) like a manifest.
+ */
 @Injectable()
 export class ImportCatalogueService {
   constructor(
     @Inject(PG_POOL) private readonly pool: Pool,
-    private readonly meters: MetersRepository,
+    private readonly imports: ImportsRepository,
+    private readonly audit: AuditLogRepository,
     private readonly publisher: FleetPublisherService,
   ) {}
 
-  async import(
-    catalogue: CarrierCatalogue,
-    actor: string,
-  ): Promise<{ carriers: number; regions: number }> {
-    await withTransaction(this.pool, async (client) => {
-      for (const c of catalogue.carriers) {
-        await client.query(
-          `INSERT INTO registry.carriers (carrier_id, name, plmns, smdp_address, tariff) VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (carrier_id) DO UPDATE SET name = EXCLUDED.name, plmns = EXCLUDED.plmns, smdp_address = EXCLUDED.smdp_address,
-             tariff = EXCLUDED.tariff, updated_at = now()`,
-          [c.carrierId, c.name, c.plmns, c.smdpAddress, JSON.stringify(c.tariff)],
+  async import(catalogue: CarrierCatalogue, actor: string): Promise<CatalogueImportResult> {
+    const report: ImportReport = {
+      importId: randomUUID(),
+      kind: 'catalogue',
+      status: 'running',
+      actor,
+      startedAt: new Date().toISOString(),
+      lines: 0,
+      imported: 0,
+      unchanged: 0,
+      rejected: 0,
+      errors: [],
+    };
+    await this.imports.create(report);
+    try {
+      await withTransaction(this.pool, async (client) => {
+        for (const c of catalogue.carriers) {
+          await client.query(
+            `INSERT INTO registry.carriers (carrier_id, name, plmns, smdp_address, tariff) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (carrier_id) DO UPDATE SET name = EXCLUDED.name, plmns = EXCLUDED.plmns, smdp_address = EXCLUDED.smdp_address,
+               tariff = EXCLUDED.tariff, updated_at = now()`,
+            [c.carrierId, c.name, c.plmns, c.smdpAddress, JSON.stringify(c.tariff)],
+          );
+        }
+        for (const r of catalogue.regions) {
+          await client.query(
+            `INSERT INTO registry.regions (region, carriers) VALUES ($1, $2)
+             ON CONFLICT (region) DO UPDATE SET carriers = EXCLUDED.carriers, updated_at = now()`,
+            [r.region, r.carriers],
+          );
+        }
+        await this.audit.append(
+          actor,
+          'catalogue.import',
+          'catalogue',
+          {
+            importId: report.importId,
+            carriers: catalogue.carriers.map((c) => ({
+              carrierId: c.carrierId,
+              tariff: c.tariff,
+            })),
+            regions: catalogue.regions,
+          },
+          client,
         );
-      }
-      for (const r of catalogue.regions) {
-        await client.query(
-          `INSERT INTO registry.regions (region, carriers) VALUES ($1, $2)
-           ON CONFLICT (region) DO UPDATE SET carriers = EXCLUDED.carriers, updated_at = now()`,
-          [r.region, r.carriers],
-        );
-      }
-      await this.meters.audit(
-        actor,
-        'catalogue.import',
-        'catalogue',
-        {
-          carriers: catalogue.carriers.map((c) => c.carrierId),
-          regions: catalogue.regions.map((r) => r.region),
-        },
-        client,
-      );
-    });
-    await this.publisher.publishCatalogue(catalogue.carriers, catalogue.regions);
-    return { carriers: catalogue.carriers.length, regions: catalogue.regions.length };
+      });
+      await this.publisher.publishCatalogue(catalogue.carriers, catalogue.regions);
+      report.status = 'completed';
+    } catch (error) {
+      report.status = 'failed';
+      report.failure = error instanceof Error ? error.message : String(error);
+      throw error;
+    } finally {
+      report.finishedAt = new Date().toISOString();
+      report.detail = { carriers: catalogue.carriers.length, regions: catalogue.regions.length };
+      report.imported = catalogue.carriers.length + catalogue.regions.length;
+      await this.imports.finish(report);
+    }
+    return {
+      importId: report.importId,
+      carriers: catalogue.carriers.length,
+      regions: catalogue.regions.length,
+    };
   }
 }

@@ -10,8 +10,12 @@ import {
 } from '@nestjs/common';
 import { carrierCatalogueSchema } from '@meterlink/contracts';
 import { ApiAuthGuard, RequiresRole, type AuthenticatedRequest } from '../auth/api-auth.guard';
-import { ImportManifestService, type ImportReport } from './import-manifest.service';
-import { ImportCatalogueService } from '../import-catalogue/import-catalogue.service';
+import { ImportManifestService } from './import-manifest.service';
+import {
+  ImportCatalogueService,
+  type CatalogueImportResult,
+} from '../import-catalogue/import-catalogue.service';
+import type { ImportReport } from '../imports/imports.repository';
 
 @UseGuards(ApiAuthGuard)
 @Controller('v1')
@@ -37,7 +41,7 @@ export class ImportController {
   async importCatalogue(
     @Req() request: AuthenticatedRequest,
     @Body() body: unknown,
-  ): Promise<{ carriers: number; regions: number }> {
+  ): Promise<CatalogueImportResult> {
     const parsed = carrierCatalogueSchema.safeParse(body);
     if (!parsed.success)
       throw new BadRequestException(

@@ -1,6 +1,17 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { Platform, TEST_CATALOGUE, manifestOf, testMeters, infraEnv } from '@meterlink/testing';
+import {
+  Platform,
+  REPO_ROOT,
+  TEST_CATALOGUE,
+  manifestOf,
+  testMeters,
+  infraEnv,
+} from '@meterlink/testing';
 
 /** The registry over real PostgreSQL, Kafka and Mosquitto. */
 describe('registry manifest import', () => {
@@ -82,5 +93,34 @@ describe('registry manifest import', () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ status: 'decommissioned' });
     await expect(connect()).rejects.toThrow(/not authori|bad user name or password/i);
+  });
+
+  it('imports a manifest file streamed by registry-cli, and exits 2 when lines were rejected', async () => {
+    const meters = testMeters(2);
+    const file = join(mkdtempSync(join(tmpdir(), 'manifest-')), 'fleet.ndjson');
+    writeFileSync(file, `${manifestOf(meters)}not json\n`);
+    const { code, stdout } = await new Promise<{ code: number | null; stdout: string }>(
+      (resolve) => {
+        const child = execFile(
+          process.execPath,
+          [
+            join(REPO_ROOT, 'dist', 'apps', 'registry', 'src', 'cli.js'),
+            'import-manifest',
+            file,
+            '--url',
+            registry(),
+          ],
+          { env: { ...process.env, REGISTRY_TOKEN: platform.adminToken } },
+          (_error, out) => resolve({ code: child.exitCode, stdout: out }),
+        );
+      },
+    );
+    expect(code).toBe(2);
+    expect(JSON.parse(stdout)).toMatchObject({
+      status: 'completed',
+      imported: 2,
+      rejected: 1,
+      errors: [{ line: 3, reason: 'not valid JSON' }],
+    });
   });
 });

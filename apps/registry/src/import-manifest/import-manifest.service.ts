@@ -1,53 +1,95 @@
 import { randomUUID } from 'node:crypto';
-import { createInterface } from 'node:readline';
-import type { Readable } from 'node:stream';
 import { Inject, Injectable } from '@nestjs/common';
-import { manifestLineSchema, type ManifestLine } from '@meterlink/contracts';
-import { createLogger } from '@meterlink/observability';
+import type { ManifestLine } from '@meterlink/contracts';
+import { createLogger, histogram } from '@meterlink/observability';
 import { withTransaction, type Pool } from '@meterlink/postgres';
 import { PG_POOL, REGISTRY_CONFIG } from '../tokens';
 import type { RegistryConfig } from '../config';
-import { MetersRepository } from '../meters/meters.repository';
+import { MetersRepository, newMeterRecord } from '../meters/meters.repository';
 import { FleetPublisherService } from '../fleet-publisher/fleet-publisher.service';
 import { BrokerCredentialsService } from '../broker/broker-credentials.service';
+import { PasswordFileService } from '../broker/password-file.service';
+import {
+  ImportsRepository,
+  MAX_REPORTED_ERRORS,
+  type ImportReport,
+} from '../imports/imports.repository';
+import { AuditLogRepository } from '../audit/audit-log.repository';
+import { ndjsonLines } from './ndjson-lines';
+import { BatchPipeline, SerialStage } from './batch-pipeline';
+import { parseLine } from './manifest-line';
 
-export interface LineError {
-  line: number;
-  reason: string;
-}
-export interface ImportReport {
-  importId: string;
-  lines: number;
-  imported: number;
-  unchanged: number;
-  rejected: number;
-  errors: LineError[];
-}
-
-/** Line errors kept in the stored report; the count stays exact beyond it. */
-const MAX_REPORTED_ERRORS = 10_000;
 const MAX_LINE_BYTES = 64 * 1024;
+const PROGRESS_EVERY_MS = 2_000;
+/** Imports hold this while they store a batch, so two overlapping manifests never race. */
+const IMPORT_LOCK = 'registry:manifest-import';
+
+const stageSeconds = histogram(
+  'registry_import_stage_seconds',
+  'Time a manifest batch spent in each import stage (parse is per batch of lines read)',
+  ['stage'],
+  [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+);
+
+async function timed<T>(stage: string, work: () => Promise<T>): Promise<T> {
+  const started = process.hrtime.bigint();
+  try {
+    return await work();
+  } finally {
+    stageSeconds.observe({ stage }, Number(process.hrtime.bigint() - started) / 1e9);
+  }
+}
+
+interface ParsedLine {
+  line: number;
+  value: ManifestLine;
+}
+
+/** A batch after it was stored: what the later stages need. */
+interface Stored {
+  inserted: ManifestLine[];
+  /** Existing active meters whose credential never reached the broker (a crash in between). */
+  repair: ManifestLine[];
+}
 
 /**
  * Factory manifest import (provisioning.md): streamed line by line, invalid lines reported with
  * their number and reason while the valid ones land, idempotent on meterId. For a new meter the
  * order is database, then fleet topic, then broker credential, so that by the time a meter can
  * connect every service already knows it.
+ *
+ * Throughput: batches of IMPORT_BATCH_SIZE lines go through serial stages (password verifiers
+ * in password-file mode, store in PostgreSQL, publish on fleet.meters.v1, broker credential) with up to IMPORT_PIPELINE_DEPTH
+ * batches in flight, so the stages of different batches overlap; reading waits when the pipeline
+ * is full, which slows the upload down instead of buffering it (memory stays flat for a
+ * million-line manifest).
  */
 @Injectable()
 export class ImportManifestService {
   private readonly log = createLogger('ImportManifestService');
+  private readonly hashStage = new SerialStage();
+  private readonly storeStage = new SerialStage();
+  private readonly publishStage = new SerialStage();
+  private readonly brokerStage = new SerialStage();
+
   constructor(
     @Inject(PG_POOL) private readonly pool: Pool,
     @Inject(REGISTRY_CONFIG) private readonly config: RegistryConfig,
     private readonly meters: MetersRepository,
+    private readonly imports: ImportsRepository,
+    private readonly audit: AuditLogRepository,
     private readonly publisher: FleetPublisherService,
     private readonly broker: BrokerCredentialsService,
+    private readonly passwordFile: PasswordFileService,
   ) {}
 
-  async import(input: Readable, actor: string): Promise<ImportReport> {
+  async import(input: AsyncIterable<Buffer | string>, actor: string): Promise<ImportReport> {
     const report: ImportReport = {
       importId: randomUUID(),
+      kind: 'manifest',
+      status: 'running',
+      actor,
+      startedAt: new Date().toISOString(),
       lines: 0,
       imported: 0,
       unchanged: 0,
@@ -55,108 +97,154 @@ export class ImportManifestService {
       errors: [],
     };
     const started = Date.now();
-    await this.pool.query(
-      `INSERT INTO registry.imports (import_id, kind) VALUES ($1, 'manifest')`,
-      [report.importId],
-    );
+    await this.imports.create(report);
     const reject = (line: number, reason: string): void => {
       report.rejected++;
       if (report.errors.length < MAX_REPORTED_ERRORS) report.errors.push({ line, reason });
     };
-    let batch: { line: number; value: ManifestLine }[] = [];
-    const lines = createInterface({ input, crlfDelay: Infinity });
-    for await (const text of lines) {
-      report.lines++;
-      const lineNo = report.lines;
-      if (text.trim() === '') {
-        report.lines--;
-        continue;
-      }
-      if (text.length > MAX_LINE_BYTES) {
-        reject(lineNo, `line longer than ${MAX_LINE_BYTES} bytes`);
-        continue;
-      }
-      let json: unknown;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        reject(lineNo, 'not valid JSON');
-        continue;
-      }
-      const parsed = manifestLineSchema.safeParse(json);
-      if (!parsed.success) {
-        reject(
-          lineNo,
-          parsed.error.issues
-            .slice(0, 3)
-            .map((i) => `${i.path.join('.') || '(line)'}: ${i.message}`)
-            .join('; '),
-        );
-        continue;
-      }
-      batch.push({ line: lineNo, value: parsed.data });
-      if (batch.length >= this.config.IMPORT_BATCH_SIZE) {
+    let lastProgress = Date.now();
+    const pipeline = new BatchPipeline<ParsedLine[]>(
+      this.config.IMPORT_PIPELINE_DEPTH,
+      async (batch) => {
         await this.importBatch(batch, report, reject);
-        batch = [];
+        if (Date.now() - lastProgress > PROGRESS_EVERY_MS) {
+          lastProgress = Date.now();
+          await this.imports.progress(report);
+        }
+      },
+    );
+    try {
+      let batch: ParsedLine[] = [];
+      let parseStarted = process.hrtime.bigint();
+      for await (const item of ndjsonLines(input, MAX_LINE_BYTES)) {
+        report.lines++;
+        if ('tooLong' in item) {
+          reject(item.lineNo, `line longer than ${MAX_LINE_BYTES} bytes`);
+          continue;
+        }
+        const parsed = parseLine(item.text);
+        if ('reason' in parsed) {
+          reject(item.lineNo, parsed.reason);
+          continue;
+        }
+        batch.push({ line: item.lineNo, value: parsed.value });
+        if (batch.length >= this.config.IMPORT_BATCH_SIZE) {
+          stageSeconds.observe(
+            { stage: 'parse' },
+            Number(process.hrtime.bigint() - parseStarted) / 1e9,
+          );
+          await pipeline.submit(batch);
+          batch = [];
+          parseStarted = process.hrtime.bigint();
+        }
       }
+      if (batch.length > 0) await pipeline.submit(batch);
+      await pipeline.drain();
+      // The answer says "imported" only once the broker has been given every credential.
+      await timed('broker', () => this.passwordFile.render());
+      report.status = 'completed';
+    } catch (error) {
+      // Batches already stored stay: importing the same manifest again completes the rest.
+      await pipeline.drain().catch(() => undefined);
+      report.status = 'failed';
+      report.failure = error instanceof Error ? error.message : String(error);
+      this.log.error({ err: error, importId: report.importId }, 'manifest import failed');
+      throw error;
+    } finally {
+      report.finishedAt = new Date().toISOString();
+      await this.imports.finish(report);
+      await this.audit.append(actor, 'manifest.import', report.importId, {
+        status: report.status,
+        lines: report.lines,
+        imported: report.imported,
+        unchanged: report.unchanged,
+        rejected: report.rejected,
+      });
+      this.log.info(
+        { ...report, errors: report.errors.length, ms: Date.now() - started },
+        'manifest import finished',
+      );
     }
-    if (batch.length > 0) await this.importBatch(batch, report, reject);
-    await this.pool.query(
-      `UPDATE registry.imports SET finished_at = now(), lines = $2, imported = $3, unchanged = $4, rejected = $5, errors = $6 WHERE import_id = $1`,
-      [
-        report.importId,
-        report.lines,
-        report.imported,
-        report.unchanged,
-        report.rejected,
-        JSON.stringify(report.errors),
-      ],
-    );
-    await this.meters.audit(actor, 'manifest.import', report.importId, {
-      lines: report.lines,
-      imported: report.imported,
-      unchanged: report.unchanged,
-      rejected: report.rejected,
-    });
-    this.log.info(
-      { ...report, errors: report.errors.length, ms: Date.now() - started },
-      'manifest imported',
-    );
     return report;
   }
 
   private async importBatch(
-    batch: { line: number; value: ManifestLine }[],
+    batch: ParsedLine[],
     report: ImportReport,
     reject: (line: number, reason: string) => void,
   ): Promise<void> {
+    const verifiers = await this.hashStage.run(() => timed('hash', () => this.hashNew(batch)));
+    const stored = await this.storeStage.run(() =>
+      timed('store', () => this.store(batch, verifiers, report, reject)),
+    );
+    const toProvision = [...stored.inserted, ...stored.repair];
+    if (toProvision.length === 0) return;
+    await this.publishStage.run(() =>
+      timed('publish', async () => {
+        const records = stored.inserted.map((line) => newMeterRecord(line));
+        if (stored.repair.length > 0) {
+          const current = await this.meters.findMany(stored.repair.map((l) => l.meterId));
+          records.push(...[...current.values()].map((s) => s.record));
+        }
+        await this.publisher.publishMeters(records);
+      }),
+    );
+    await this.brokerStage.run(() =>
+      timed('broker', () => this.provision(stored.inserted, stored.repair, verifiers)),
+    );
+  }
+
+  /**
+   * Password-file mode: the verifiers of the meters that do not exist yet, so that they are
+   * stored with the meter (PBKDF2 on the thread pool, while the previous batch is stored).
+   */
+  private async hashNew(batch: ParsedLine[]): Promise<Map<string, string>> {
+    if (this.broker.mode !== 'password-file') return new Map();
+    const existing = await this.meters.existingIds(batch.map((i) => i.value.meterId));
+    const fresh = batch.map((i) => i.value).filter((l) => !existing.has(l.meterId));
+    const verifiers = await this.passwordFile.verifiers(fresh.map((l) => l.mqttPassword));
+    return new Map(fresh.map((l, i) => [l.meterId, verifiers[i]!]));
+  }
+
+  /** One transaction: classify each line against what exists, insert the new meters. */
+  private async store(
+    batch: ParsedLine[],
+    verifiers: Map<string, string>,
+    report: ImportReport,
+    reject: (line: number, reason: string) => void,
+  ): Promise<Stored> {
     // One line per meter within the batch: a repeated meterId is the same meter again.
-    const byMeter = new Map<string, { line: number; value: ManifestLine }>();
+    const byMeter = new Map<string, ParsedLine>();
     for (const item of batch) {
       if (byMeter.has(item.value.meterId)) report.unchanged++;
       else byMeter.set(item.value.meterId, item);
     }
-    const { inserted, existing } = await withTransaction(this.pool, async (client) => {
-      const known = await this.meters.findMany([...byMeter.keys()], client);
+    return withTransaction(this.pool, async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [IMPORT_LOCK]);
+      const lines = [...byMeter.values()];
+      const known = await this.meters.importState(client, [...byMeter.keys()]);
       const eids = await this.meters.existingEids(
         client,
-        [...byMeter.values()].map((i) => i.value.eid),
+        lines.map((i) => i.value.eid),
       );
       const iccids = await this.meters.existingIccids(
         client,
-        [...byMeter.values()].flatMap((i) => i.value.profiles.map((p) => p.iccid)),
+        lines.flatMap((i) => i.value.profiles.map((p) => p.iccid)),
       );
       const fresh: ManifestLine[] = [];
-      const again: { line: number; value: ManifestLine }[] = [];
+      const repair: ManifestLine[] = [];
       const seenEids = new Set<string>();
       const seenIccids = new Set<string>();
-      for (const item of byMeter.values()) {
+      for (const item of lines) {
         const line = item.value;
         const stored = known.get(line.meterId);
         if (stored) {
-          if (stored.record.eid !== line.eid)
+          if (stored.eid !== line.eid) {
             reject(item.line, `meter ${line.meterId} already exists with another eid`);
-          else again.push(item);
+            continue;
+          }
+          report.unchanged++;
+          if (stored.active && !stored.provisioned) repair.push(line);
           continue;
         }
         const eidOwner = eids.get(line.eid);
@@ -179,29 +267,35 @@ export class ImportManifestService {
         line.profiles.forEach((p) => seenIccids.add(p.iccid));
         fresh.push(line);
       }
-      const insertedIds = await this.meters.insertNew(client, fresh);
-      return { inserted: insertedIds, existing: again };
+      const inserted = await this.meters.insertNew(client, fresh, verifiers);
+      report.imported += inserted.size;
+      // Lost a race with a concurrent import of the same meter: it is there, so unchanged.
+      report.unchanged += fresh.length - inserted.size;
+      return { inserted: fresh.filter((l) => inserted.has(l.meterId)), repair };
     });
-    report.imported += inserted.size;
-    report.unchanged += existing.length;
-    // Meters inserted now, and earlier ones whose credential was never provisioned (a crash
-    // between commit and provisioning), get their fleet record and credential now.
-    const storedExisting = await this.meters.findMany(existing.map((e) => e.value.meterId));
-    const toProvision = [
-      ...[...inserted].map((id) => byMeter.get(id)!.value),
-      ...existing
-        .filter(
-          (e) =>
-            storedExisting.get(e.value.meterId)?.brokerProvisioned === false &&
-            storedExisting.get(e.value.meterId)?.record.status === 'active',
-        )
-        .map((e) => e.value),
-    ];
-    if (toProvision.length === 0) return;
-    const stored = await this.meters.findMany(toProvision.map((l) => l.meterId));
-    await this.publisher.publishMeters([...stored.values()].map((s) => s.record));
+  }
+
+  /**
+   * The broker credential of meters already stored and published. Password-file mode: they may
+   * now go into the password file (written in the background during a long import, and once
+   * more at its end).
+   */
+  private async provision(
+    inserted: ManifestLine[],
+    repair: ManifestLine[],
+    verifiers: Map<string, string>,
+  ): Promise<void> {
+    if (this.broker.mode === 'password-file') {
+      const ready = new Map(inserted.map((l) => [l.meterId, verifiers.get(l.meterId)!]));
+      // A repaired meter keeps the verifier it has; one stored in dynsec mode gets one now.
+      const repaired = await this.passwordFile.verifiers(repair.map((l) => l.mqttPassword));
+      repair.forEach((l, i) => ready.set(l.meterId, repaired[i]!));
+      await this.meters.markProvisionedWithVerifiers(ready);
+      this.passwordFile.renderSoon();
+      return;
+    }
     const provisioned = await this.broker.provision(
-      toProvision.map((l) => ({ meterId: l.meterId, password: l.mqttPassword })),
+      [...inserted, ...repair].map((l) => ({ meterId: l.meterId, password: l.mqttPassword })),
     );
     await this.meters.markProvisioned([...provisioned]);
   }

@@ -12,18 +12,14 @@ import {
 import type { FleetMeterRecord } from '@meterlink/contracts';
 import { ApiAuthGuard, RequiresRole, type AuthenticatedRequest } from '../auth/api-auth.guard';
 import { MetersRepository } from './meters.repository';
-import { FleetPublisherService } from '../fleet-publisher/fleet-publisher.service';
-import { BrokerCredentialsService } from '../broker/broker-credentials.service';
-import { DeviceCertificatesService } from '../device-certificates/device-certificates.service';
+import { DecommissionMeterService } from '../decommission-meter/decommission-meter.service';
 
 @UseGuards(ApiAuthGuard)
 @Controller('v1/meters')
 export class MetersController {
   constructor(
     private readonly meters: MetersRepository,
-    private readonly publisher: FleetPublisherService,
-    private readonly broker: BrokerCredentialsService,
-    private readonly certificates: DeviceCertificatesService,
+    private readonly decommissioning: DecommissionMeterService,
   ) {}
 
   @Get()
@@ -66,17 +62,11 @@ export class MetersController {
     @Param('meterId') meterId: string,
     @Req() request: AuthenticatedRequest,
   ): Promise<FleetMeterRecord> {
-    const changed = await this.meters.decommission(meterId);
-    const meter = await this.meters.get(meterId);
+    const meter = await this.decommissioning.decommission(
+      meterId,
+      request.operator?.id ?? 'unknown',
+    );
     if (!meter) throw new NotFoundException(`meter ${meterId} not found`);
-    const actor = request.operator?.id ?? 'unknown';
-    if (changed) {
-      await this.publisher.publishMeters([meter.record]);
-      await this.broker.revoke(meterId);
-      await this.meters.audit(actor, 'meter.decommission', meterId, {});
-    }
-    if (meter.record.status === 'decommissioned')
-      await this.certificates.revokeAll(meterId, 'cessationOfOperation', actor);
-    return meter.record;
+    return meter;
   }
 }

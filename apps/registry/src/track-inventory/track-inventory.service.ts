@@ -5,6 +5,7 @@ import { withTransaction, type Pool } from '@meterlink/postgres';
 import { PG_POOL } from '../tokens';
 import { MetersRepository } from '../meters/meters.repository';
 import { FleetPublisherService } from '../fleet-publisher/fleet-publisher.service';
+import { AuditLogRepository } from '../audit/audit-log.repository';
 
 /**
  * Keeps each meter's eUICC inventory current from completed swaps (eIM-driven and the device's
@@ -18,6 +19,7 @@ export class TrackInventoryService {
     @Inject(PG_POOL) private readonly pool: Pool,
     private readonly meters: MetersRepository,
     private readonly publisher: FleetPublisherService,
+    private readonly audit: AuditLogRepository,
   ) {}
 
   async applyCompletedSwaps(swaps: ProfileSwapRecord[]): Promise<void> {
@@ -36,7 +38,7 @@ export class TrackInventoryService {
           'UPDATE registry.meters SET revision = revision + 1, updated_at = now() WHERE meter_id = $1',
           [swap.meterId],
         );
-        await this.meters.audit(
+        await this.audit.append(
           'eim',
           'inventory.enabled',
           swap.meterId,
