@@ -25,6 +25,11 @@ import { PasswordFileService } from './broker/password-file.service';
 import { ImportsRepository } from './imports/imports.repository';
 import { AuditLogRepository } from './audit/audit-log.repository';
 import { DecommissionMeterService } from './decommission-meter/decommission-meter.service';
+import { CatalogueController } from './catalogue/catalogue.controller';
+import { CatalogueRepository } from './catalogue/catalogue.repository';
+import { ImportsController } from './imports/imports.controller';
+import { AuditController } from './audit/audit.controller';
+import { OpenApiController } from './api/openapi.controller';
 import { ImportController } from './import-manifest/import-manifest.controller';
 import { ImportManifestService } from './import-manifest/import-manifest.service';
 import { MetersController } from './meters/meters.controller';
@@ -58,6 +63,7 @@ class RegistryLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
     private readonly crl: CrlPublisherService,
     private readonly passwordFile: PasswordFileService,
     private readonly imports: ImportsRepository,
+    private readonly audit: AuditLogRepository,
     private readonly http: HttpAdapterHost,
     health: HealthRegistry,
   ) {
@@ -79,9 +85,17 @@ class RegistryLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
     await ensureTopics(this.kafka);
     await this.producer.connect();
     await this.dynsec.connect();
-    const interrupted = await this.imports.markInterrupted(INTERRUPTED_AFTER_S);
-    if (interrupted > 0)
-      createLogger('RegistryLifecycle').warn({ interrupted }, 'imports cut off by a restart');
+    // Every import ends with one audit entry; one cut off by a crash gets it here.
+    for (const cut of await this.imports.markInterrupted(INTERRUPTED_AFTER_S)) {
+      createLogger('RegistryLifecycle').warn({ importId: cut.importId }, 'import cut off');
+      await this.audit.append(cut.actor, `${cut.kind}.import`, cut.importId, {
+        status: 'interrupted',
+        lines: cut.lines,
+        imported: cut.imported,
+        unchanged: cut.unchanged,
+        rejected: cut.rejected,
+      });
+    }
     // The file follows the database: whatever a crash or a restore left, it is current from here.
     await this.passwordFile.render();
     // A manifest upload is read only as fast as it is imported, so a million-line import takes
@@ -119,6 +133,10 @@ export class RegistryModule {
         MetersController,
         DeviceCertificatesController,
         PkiController,
+        CatalogueController,
+        ImportsController,
+        AuditController,
+        OpenApiController,
         TrackInventoryConsumer,
       ],
       providers: [
@@ -152,6 +170,7 @@ export class RegistryModule {
         MetersRepository,
         ImportsRepository,
         AuditLogRepository,
+        CatalogueRepository,
         PasswordFileService,
         DecommissionMeterService,
         DeviceCertificatesRepository,

@@ -267,7 +267,7 @@ export class ImportManifestService {
         line.profiles.forEach((p) => seenIccids.add(p.iccid));
         fresh.push(line);
       }
-      const inserted = await this.meters.insertNew(client, fresh, verifiers);
+      const inserted = await this.meters.insertNew(client, fresh, report.importId, verifiers);
       report.imported += inserted.size;
       // Lost a race with a concurrent import of the same meter: it is there, so unchanged.
       report.unchanged += fresh.length - inserted.size;

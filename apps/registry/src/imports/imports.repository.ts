@@ -115,13 +115,14 @@ export class ImportsRepository {
    * Imports that stopped moving while running were cut off (the process died or was killed);
    * a live one updates its progress at least every few seconds.
    */
-  async markInterrupted(staleAfterSeconds: number): Promise<number> {
-    const { rowCount } = await this.pool.query(
+  async markInterrupted(staleAfterSeconds: number): Promise<ImportSummary[]> {
+    const { rows } = await this.pool.query<ImportRow>(
       `UPDATE registry.imports SET status = 'failed', failure = 'interrupted: no progress since ' || updated_at,
-         finished_at = now() WHERE status = 'running' AND updated_at < now() - make_interval(secs => $1)`,
+         finished_at = now() WHERE status = 'running' AND updated_at < now() - make_interval(secs => $1)
+       RETURNING ${SUMMARY_COLUMNS}`,
       [staleAfterSeconds],
     );
-    return rowCount ?? 0;
+    return rows.map(toReport);
   }
 
   async get(importId: string): Promise<ImportReport | undefined> {

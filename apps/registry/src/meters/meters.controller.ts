@@ -9,7 +9,10 @@ import {
   Req,
   UseGuards,
 } from '@nestjs/common';
+import type { z } from 'zod';
 import type { FleetMeterRecord } from '@meterlink/contracts';
+import { meterListQuerySchema, type meterPageSchema } from '../api/api-schemas';
+import { parseRequest } from '../api/validation';
 import { ApiAuthGuard, RequiresRole, type AuthenticatedRequest } from '../auth/api-auth.guard';
 import { MetersRepository } from './meters.repository';
 import { DecommissionMeterService } from '../decommission-meter/decommission-meter.service';
@@ -24,22 +27,12 @@ export class MetersController {
 
   @Get()
   @RequiresRole('viewer')
-  async list(
-    @Query('region') region?: string,
-    @Query('carrierId') carrierId?: string,
-    @Query('status') status?: string,
-    @Query('after') after?: string,
-    @Query('limit') limit?: string,
-  ): Promise<{ meters: FleetMeterRecord[] }> {
-    const n = Math.min(Math.max(Number(limit ?? 100) || 100, 1), 1_000);
+  async list(@Query() query: unknown): Promise<z.infer<typeof meterPageSchema>> {
+    const filter = parseRequest(meterListQuerySchema, query);
+    const meters = await this.meters.list(filter);
     return {
-      meters: await this.meters.list({
-        ...(region ? { region } : {}),
-        ...(carrierId ? { carrierId } : {}),
-        ...(status ? { status } : {}),
-        ...(after ? { after } : {}),
-        limit: n,
-      }),
+      meters,
+      ...(meters.length === filter.limit ? { nextAfter: meters[meters.length - 1]!.meterId } : {}),
     };
   }
 

@@ -145,13 +145,14 @@ export class MetersRepository {
   async insertNew(
     client: PoolClient,
     lines: ManifestLine[],
+    importId: string,
     verifiers?: Map<string, string>,
   ): Promise<Set<string>> {
     if (lines.length === 0) return new Set();
     const { rows } = await client.query<{ meter_id: string }>(
       `INSERT INTO registry.meters (meter_id, eid, kind, region, customer_id, tariff_id, report_interval_s, signed_telemetry,
-                                    rollback_window_s, fallback_delay_s, device_public_jwk, broker_verifier)
-       SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(meter_id text, eid text, kind text, region text, customer_id text, tariff_id text,
+                                    rollback_window_s, fallback_delay_s, device_public_jwk, broker_verifier, import_id)
+       SELECT *, $2::uuid FROM jsonb_to_recordset($1::jsonb) AS x(meter_id text, eid text, kind text, region text, customer_id text, tariff_id text,
               report_interval_s int, signed_telemetry boolean, rollback_window_s int, fallback_delay_s int, device_public_jwk jsonb,
               broker_verifier text)
        ON CONFLICT (meter_id) DO NOTHING
@@ -173,6 +174,7 @@ export class MetersRepository {
             broker_verifier: verifiers?.get(l.meterId) ?? null,
           })),
         ),
+        importId,
       ],
     );
     const inserted = new Set(rows.map((r) => r.meter_id));
