@@ -1,16 +1,44 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { ProfileSwapRecord } from '@meterlink/contracts';
-import { createLogger } from '@meterlink/observability';
-import { withTransaction, type Pool } from '@meterlink/postgres';
+import type { ManifestProfile } from '@meterlink/contracts';
+import { counter, createLogger } from '@meterlink/observability';
+import { withTransaction, type Pool, type PoolClient } from '@meterlink/postgres';
 import { PG_POOL } from '../tokens';
 import { MetersRepository } from '../meters/meters.repository';
 import { FleetPublisherService } from '../fleet-publisher/fleet-publisher.service';
 import { AuditLogRepository } from '../audit/audit-log.repository';
+import { applyInventoryChange, type InventoryChange } from './inventory-change';
+
+/** One thing learned about a meter's eUICC. */
+export interface InventoryFact {
+  meterId: string;
+  /** When it happened: the meter's clock for what it reports, the platform's for swaps. */
+  at: string;
+  change: InventoryChange;
+  /** Who changed it: `eim` (a swap the platform ran) or `meter` (the eUICC's own report). */
+  actor: 'eim' | 'meter';
+  /** For the audit entry: where the fact came from. */
+  source: Record<string, unknown>;
+  /** eUICC notifications: their seqNumber, so retransmissions are recognised. */
+  notificationSeq?: number;
+}
+
+const facts = counter('registry_inventory_facts_total', 'eUICC inventory facts by outcome', [
+  'outcome',
+]);
+
+interface MeterState {
+  inventory_at: Date | null;
+  notification_seq: string | null;
+  status: string;
+}
 
 /**
- * Keeps each meter's eUICC inventory current from completed swaps (eIM-driven and the device's
- * own fallbacks), and republishes the meter on fleet.meters.v1 so every service's view follows.
- * Idempotent: a swap already reflected changes nothing and bumps no revision.
+ * Keeps each meter's eUICC inventory current from what the platform and the meter say: completed
+ * swaps (profile.swaps.v1), the eUICC's notifications (install, enable, disable, delete,
+ * fallback, rollback, on esipa.inbound.v1) and boot reports (meter.events.v1). Each change is
+ * audited and the meter republished on fleet.meters.v1, so every service's view follows. A fact
+ * older than the state already recorded, or a notification already applied, changes nothing;
+ * repeating a fact changes nothing and bumps no revision.
  */
 @Injectable()
 export class TrackInventoryService {
@@ -22,40 +50,133 @@ export class TrackInventoryService {
     private readonly audit: AuditLogRepository,
   ) {}
 
-  async applyCompletedSwaps(swaps: ProfileSwapRecord[]): Promise<void> {
-    if (swaps.length === 0) return;
-    const changed = new Set<string>();
+  async apply(batch: InventoryFact[]): Promise<void> {
+    if (batch.length === 0) return;
+    const byMeter = new Map<string, InventoryFact[]>();
+    for (const fact of batch)
+      byMeter.set(fact.meterId, [...(byMeter.get(fact.meterId) ?? []), fact]);
+    const changed: string[] = [];
     await withTransaction(this.pool, async (client) => {
-      for (const swap of swaps) {
-        const { rowCount } = await client.query(
-          `UPDATE registry.profiles p SET state = CASE WHEN p.iccid = $2 THEN 'enabled' ELSE 'disabled' END, updated_at = now()
-           WHERE p.meter_id = $1
-             AND EXISTS (SELECT 1 FROM registry.profiles t WHERE t.meter_id = $1 AND t.iccid = $2 AND t.state = 'disabled')`,
-          [swap.meterId, swap.toIccid],
-        );
-        if (!rowCount) continue; // already enabled, or not a profile we know: nothing to change
-        await client.query(
-          'UPDATE registry.meters SET revision = revision + 1, updated_at = now() WHERE meter_id = $1',
-          [swap.meterId],
-        );
-        await this.audit.append(
-          'eim',
-          'inventory.enabled',
-          swap.meterId,
-          {
-            swapId: swap.swapId,
-            fromIccid: swap.fromIccid,
-            toIccid: swap.toIccid,
-            trigger: swap.trigger,
-          },
-          client,
-        );
-        changed.add(swap.meterId);
-      }
+      for (const [meterId, meterFacts] of byMeter)
+        if (await this.applyToMeter(client, meterId, meterFacts)) changed.push(meterId);
     });
-    if (changed.size === 0) return;
-    const stored = await this.meters.findMany([...changed]);
+    if (changed.length === 0) return;
+    const stored = await this.meters.findMany(changed);
     await this.publisher.publishMeters([...stored.values()].map((s) => s.record));
-    this.log.info({ meters: changed.size }, 'inventory updated from completed swaps');
+    this.log.info({ meters: changed.length }, 'eUICC inventory updated');
+  }
+
+  private async applyToMeter(
+    client: PoolClient,
+    meterId: string,
+    meterFacts: InventoryFact[],
+  ): Promise<boolean> {
+    const { rows } = await client.query<MeterState>(
+      'SELECT inventory_at, notification_seq, status FROM registry.meters WHERE meter_id = $1 FOR UPDATE',
+      [meterId],
+    );
+    const meter = rows[0];
+    if (!meter || meter.status !== 'active') {
+      facts.inc({ outcome: 'not_active' }, meterFacts.length);
+      return false;
+    }
+    const { rows: before } = await client.query<{
+      iccid: string;
+      carrier_id: string;
+      state: 'enabled' | 'disabled';
+      fallback: boolean;
+    }>(
+      'SELECT iccid, carrier_id, state, fallback FROM registry.profiles WHERE meter_id = $1 ORDER BY iccid',
+      [meterId],
+    );
+    const original: ManifestProfile[] = before.map((r) => ({
+      iccid: r.iccid,
+      carrierId: r.carrier_id,
+      state: r.state,
+      fallback: r.fallback,
+    }));
+    let profiles = original;
+    let inventoryAt = meter.inventory_at?.getTime();
+    let notificationSeq =
+      meter.notification_seq === null ? undefined : Number(meter.notification_seq);
+    let changed = false;
+    for (const fact of meterFacts) {
+      if (this.isOld(fact, inventoryAt, notificationSeq)) continue;
+      if (fact.notificationSeq !== undefined) notificationSeq = fact.notificationSeq;
+      if (fact.actor === 'meter') inventoryAt = Math.max(inventoryAt ?? 0, Date.parse(fact.at));
+      const outcome = applyInventoryChange(profiles, fact.change);
+      if (outcome.unknown.length > 0) {
+        facts.inc({ outcome: 'unknown_profile' });
+        this.log.warn(
+          { meterId, iccids: outcome.unknown, change: fact.change.kind },
+          'the eUICC names a profile the registry does not know (its carrier is unknown)',
+        );
+      }
+      if (!outcome.changed) {
+        facts.inc({ outcome: 'unchanged' });
+        continue;
+      }
+      facts.inc({ outcome: 'applied' });
+      profiles = outcome.profiles;
+      changed = true;
+      await this.audit.append(
+        fact.actor,
+        `inventory.${fact.change.kind}`,
+        meterId,
+        { ...fact.source, at: fact.at },
+        client,
+      );
+    }
+    if (changed) await this.writeProfiles(client, meterId, original, profiles);
+    await client.query(
+      `UPDATE registry.meters SET inventory_at = $2, notification_seq = $3,
+         revision = revision + $4, updated_at = now() WHERE meter_id = $1`,
+      [
+        meterId,
+        inventoryAt === undefined ? null : new Date(inventoryAt),
+        notificationSeq ?? null,
+        changed ? 1 : 0,
+      ],
+    );
+    return changed;
+  }
+
+  /**
+   * Facts are ordered by what can be trusted to order them, never by comparing a meter's clock
+   * with the platform's: notifications by their seqNumber (a meter repeats them until they are
+   * acknowledged), boot reports by the meter's own clock against its earlier reports, swaps by
+   * arrival (profile.swaps.v1 keeps one meter's records in order).
+   */
+  private isOld(fact: InventoryFact, inventoryAt?: number, notificationSeq?: number): boolean {
+    const old =
+      fact.notificationSeq !== undefined
+        ? notificationSeq !== undefined && fact.notificationSeq <= notificationSeq
+        : fact.actor === 'meter' && inventoryAt !== undefined && Date.parse(fact.at) < inventoryAt;
+    if (old) facts.inc({ outcome: 'old' });
+    return old;
+  }
+
+  private async writeProfiles(
+    client: PoolClient,
+    meterId: string,
+    before: ManifestProfile[],
+    after: ManifestProfile[],
+  ): Promise<void> {
+    const kept = new Set(after.map((p) => p.iccid));
+    const removed = before.filter((p) => !kept.has(p.iccid)).map((p) => p.iccid);
+    if (removed.length > 0)
+      await client.query('DELETE FROM registry.profiles WHERE meter_id = $1 AND iccid = ANY($2)', [
+        meterId,
+        removed,
+      ]);
+    const previous = new Map(before.map((p) => [p.iccid, p]));
+    for (const p of after) {
+      const old = previous.get(p.iccid);
+      if (old && old.state === p.state && old.fallback === p.fallback) continue;
+      await client.query(
+        'UPDATE registry.profiles SET state = $3, fallback = $4, updated_at = now() WHERE meter_id = $1 AND iccid = $2',
+        [meterId, p.iccid, p.state, p.fallback],
+      );
+    }
   }
 }
