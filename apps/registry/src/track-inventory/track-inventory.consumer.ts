@@ -45,10 +45,10 @@ export class TrackInventoryConsumer {
       for (const n of value.message.notifications)
         found.push({
           meterId: value.meterId,
-          at: n.at,
+          at: value.receivedAt,
           change: notifiedChange(n),
           actor: 'meter',
-          source: { notification: n.event, seqNumber: n.seqNumber, iccid: n.iccid },
+          source: { notification: n.event, seqNumber: n.seqNumber, iccid: n.iccid, deviceAt: n.at },
           notificationSeq: n.seqNumber,
         });
     }
@@ -64,10 +64,10 @@ export class TrackInventoryConsumer {
         .filter((e) => e.type === 'boot' && e.profiles !== undefined)
         .map<InventoryFact>((e) => ({
           meterId: e.meterId,
-          at: e.at,
+          at: e.receivedAt,
           change: { kind: 'reported', profiles: e.profiles! },
           actor: 'meter',
-          source: { event: 'boot', seq: e.seq, fw: e.fw },
+          source: { event: 'boot', seq: e.seq, fw: e.fw, deviceAt: e.at },
         })),
     );
   }

@@ -66,6 +66,21 @@ describe('eUICC inventory from swaps, notifications and boot reports', () => {
       what,
     });
 
+  const boot = (at: string, enabled: string, fallbackOnB: boolean): MeterEventRecord => ({
+    eventId: randomUUID(),
+    type: 'boot',
+    at,
+    meterId,
+    receivedAt: at,
+    seq: 100,
+    fw: '1.0.0',
+    eid: meter!.line.eid,
+    profiles: [
+      { iccid: a!, state: enabled === a ? 'enabled' : 'disabled', fallback: false },
+      { iccid: b!, state: enabled === b ? 'enabled' : 'disabled', fallback: fallbackOnB },
+    ],
+  });
+
   beforeAll(async () => {
     await platform.start();
     // After the registry: it creates the topics the recorder reads.
@@ -111,21 +126,7 @@ describe('eUICC inventory from swaps, notifications and boot reports', () => {
     await untilEnabled([], 'the disable of seqNumber 11');
   });
 
-  it('takes a boot report as the device’s word, but not one older than what it knows', async () => {
-    const boot = (at: string, enabled: string, fallbackOnB: boolean): MeterEventRecord => ({
-      eventId: randomUUID(),
-      type: 'boot',
-      at,
-      meterId,
-      receivedAt: at,
-      seq: 100,
-      fw: '1.0.0',
-      eid: meter!.line.eid,
-      profiles: [
-        { iccid: a!, state: enabled === a ? 'enabled' : 'disabled', fallback: false },
-        { iccid: b!, state: enabled === b ? 'enabled' : 'disabled', fallback: fallbackOnB },
-      ],
-    });
+  it('takes a boot report as the device’s word, but not one received before what it knows', async () => {
     await producer.send([
       jsonRecord(TOPICS.meterEvents, meterId, boot(minutes(4), a!, true)),
       jsonRecord(TOPICS.meterEvents, meterId, boot(minutes(0), b!, true)),
@@ -141,15 +142,15 @@ describe('eUICC inventory from swaps, notifications and boot reports', () => {
     expect(await enabledNow()).toEqual([a]);
     const reported = (await platform.registryGet(
       `/v1/audit?subject=${meterId}&action=inventory.reported`,
-    )) as { entries: { detail: { at: string } }[] };
-    expect(reported.entries.map((e) => e.detail.at)).toEqual([minutes(6), minutes(4)]);
+    )) as { entries: { detail: { observedAt: string } }[] };
+    expect(reported.entries.map((e) => e.detail.observedAt)).toEqual([minutes(6), minutes(4)]);
   });
 
   it('follows a completed swap, and leaves a profile it does not know out', async () => {
     const swap: ProfileSwapRecord = {
       eventId: randomUUID(),
       type: 'profile.swap',
-      at: new Date().toISOString(),
+      at: minutes(8),
       swapId: randomUUID(),
       meterId,
       fromIccid: a!,
@@ -159,10 +160,31 @@ describe('eUICC inventory from swaps, notifications and boot reports', () => {
       trigger: 'coverage',
       state: 'completed',
     };
-    await notify(12, 'install', '8944990000000000099', minutes(5));
+    await notify(12, 'install', '8944990000000000099', minutes(7));
     await producer.send([jsonRecord(TOPICS.profileSwaps, meterId, swap)]);
     await untilEnabled([b!], 'the swap to profile b');
     const record = (await platform.registryGet(`/v1/meters/${meterId}`)) as FleetMeterRecord;
     expect(record.profiles.map((p) => p.iccid)).toEqual([a, b]);
+    // A boot report received before the swap completed, but read after it, is history.
+    await producer.send([
+      jsonRecord(TOPICS.meterEvents, meterId, boot(minutes(7), a!, false)),
+      jsonRecord(TOPICS.meterEvents, meterId, boot(minutes(9), b!, true)),
+    ]);
+    await eventually(
+      async () => {
+        const now = (await platform.registryGet(`/v1/meters/${meterId}`)) as FleetMeterRecord;
+        return now.profiles.find((p) => p.iccid === b)?.fallback === true;
+      },
+      { timeoutMs: 20_000, what: 'the boot report received after the swap to be applied' },
+    );
+    expect(await enabledNow()).toEqual([b]);
+    const reported = (await platform.registryGet(
+      `/v1/audit?subject=${meterId}&action=inventory.reported`,
+    )) as { entries: { detail: { observedAt: string } }[] };
+    expect(reported.entries.map((e) => e.detail.observedAt)).toEqual([
+      minutes(9),
+      minutes(6),
+      minutes(4),
+    ]);
   });
 });

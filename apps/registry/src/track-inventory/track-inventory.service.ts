@@ -11,7 +11,7 @@ import { applyInventoryChange, type InventoryChange } from './inventory-change';
 /** One thing learned about a meter's eUICC. */
 export interface InventoryFact {
   meterId: string;
-  /** When it happened: the meter's clock for what it reports, the platform's for swaps. */
+  /** When the platform learned it (receivedAt of what the meter sent, `at` of a completed swap). */
   at: string;
   change: InventoryChange;
   /** Who changed it: `eim` (a swap the platform ran) or `meter` (the eUICC's own report). */
@@ -103,7 +103,7 @@ export class TrackInventoryService {
     for (const fact of meterFacts) {
       if (this.isOld(fact, inventoryAt, notificationSeq)) continue;
       if (fact.notificationSeq !== undefined) notificationSeq = fact.notificationSeq;
-      if (fact.actor === 'meter') inventoryAt = Math.max(inventoryAt ?? 0, Date.parse(fact.at));
+      inventoryAt = Math.max(inventoryAt ?? 0, Date.parse(fact.at));
       const outcome = applyInventoryChange(profiles, fact.change);
       if (outcome.unknown.length > 0) {
         facts.inc({ outcome: 'unknown_profile' });
@@ -123,7 +123,7 @@ export class TrackInventoryService {
         fact.actor,
         `inventory.${fact.change.kind}`,
         meterId,
-        { ...fact.source, at: fact.at },
+        { ...fact.source, observedAt: fact.at },
         client,
       );
     }
@@ -142,17 +142,18 @@ export class TrackInventoryService {
   }
 
   /**
-   * Facts are ordered by what can be trusted to order them, never by comparing a meter's clock
-   * with the platform's: notifications by their seqNumber (a meter repeats them until they are
-   * acknowledged), boot reports by the meter's own clock against its earlier reports, swaps by
-   * arrival (profile.swaps.v1 keeps one meter's records in order).
+   * Facts come from three topics and are ordered by the platform's clock (when ingestion received
+   * what the meter said, when the orchestrator completed a swap), never by a meter's clock, which
+   * drifts: a fact older than the state already applied changes nothing. Notifications are also
+   * applied once each by seqNumber, as a meter repeats them until they are acknowledged.
    */
   private isOld(fact: InventoryFact, inventoryAt?: number, notificationSeq?: number): boolean {
-    const old =
-      fact.notificationSeq !== undefined
-        ? notificationSeq !== undefined && fact.notificationSeq <= notificationSeq
-        : fact.actor === 'meter' && inventoryAt !== undefined && Date.parse(fact.at) < inventoryAt;
-    if (old) facts.inc({ outcome: 'old' });
+    const repeated =
+      fact.notificationSeq !== undefined &&
+      notificationSeq !== undefined &&
+      fact.notificationSeq <= notificationSeq;
+    const old = repeated || (inventoryAt !== undefined && Date.parse(fact.at) < inventoryAt);
+    if (old) facts.inc({ outcome: repeated ? 'repeated' : 'old' });
     return old;
   }
 
