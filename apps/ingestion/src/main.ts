@@ -8,6 +8,7 @@ const parts = kafkaClientsOnce(
     brokers: config.KAFKA_BROKERS,
     clientId: config.KAFKA_CLIENT_ID ?? `ingestion-${config.INGESTION_REPLICA_ID}`,
     producer: { lingerMs: config.KAFKA_LINGER_MS, maxBatchRecords: config.KAFKA_MAX_BATCH_RECORDS },
+    producerClient: config.KAFKA_PRODUCER_CLIENT,
   }),
   kafkaClient,
 );

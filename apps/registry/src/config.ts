@@ -27,6 +27,8 @@ export const registryConfigSchema = z.object({
   IMPORT_BATCH_SIZE: env.int(1000, 1),
   /** Batches of one import in flight at once: parsing, storing, publishing and broker overlap. */
   IMPORT_PIPELINE_DEPTH: env.int(4, 1),
+  /** Batches stored in PostgreSQL at once (their transactions overlap; conflicts are retried). */
+  IMPORT_STORE_CONCURRENCY: env.int(2, 1),
   /**
    * How meters get their broker credential (docs/architecture.md, "Per-meter broker credentials"):
    * `dynsec`, a dynamic-security client and role per meter (the broker rewrites its whole JSON

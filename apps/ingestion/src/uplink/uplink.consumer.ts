@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { uplinkSharedSubscription } from '@meterlink/contracts';
 import { MqttSession, MqttUnavailableError, type InboundMessage } from '@meterlink/mqtt';
 import { TransientError, isTransient } from '@meterlink/kafka';
-import { HealthRegistry, counter, createLogger } from '@meterlink/observability';
+import { HealthRegistry, counter, createLogger, gauge } from '@meterlink/observability';
 import { INGESTION_CONFIG } from '../tokens';
 import type { IngestionConfig } from '../config';
 import { UplinkService } from './uplink.service';
@@ -12,6 +12,11 @@ const retried = counter(
   'ingest_processing_retries_total',
   'Uplink processing attempts that failed and were retried, by kind',
   ['kind'],
+);
+
+const drainingSessions = gauge(
+  'ingest_retired_sessions_draining',
+  'Broker sessions of retired connections or replicas still being drained (1 while looking)',
 );
 
 /** Connection indices looked at for sessions left behind by a larger INGESTION_MQTT_CONNECTIONS. */
@@ -106,6 +111,15 @@ export class UplinkConsumer {
    * touched: taking over a live replica's client id would disconnect it.
    */
   private async drainRetiredSessions(): Promise<void> {
+    drainingSessions.set(1);
+    try {
+      await this.drainEach();
+    } finally {
+      drainingSessions.set(0);
+    }
+  }
+
+  private async drainEach(): Promise<void> {
     const ids: string[] = [];
     for (let i = this.config.INGESTION_MQTT_CONNECTIONS; i < MAX_CONNECTIONS_SWEPT; i++)
       ids.push(this.clientId(this.config.INGESTION_REPLICA_ID, i));

@@ -1,4 +1,4 @@
-import { BatchPipeline, SerialStage } from './batch-pipeline';
+import { BatchPipeline, ConcurrentStage, SerialStage } from './batch-pipeline';
 
 interface Deferred {
   promise: Promise<void>;
@@ -77,5 +77,39 @@ describe('BatchPipeline', () => {
     await settle();
     await expect(pipeline.submit(3)).rejects.toThrow('store failed');
     await expect(pipeline.drain()).rejects.toThrow('store failed');
+  });
+});
+
+describe('ConcurrentStage', () => {
+  it('runs up to its width at once and lets the others in, in order, as places free up', async () => {
+    const stage = new ConcurrentStage(2);
+    const gates = [deferred(), deferred(), deferred(), deferred()];
+    const started: number[] = [];
+    const runs = gates.map((g, i) =>
+      stage.run(async () => {
+        started.push(i);
+        await g.promise;
+        return i;
+      }),
+    );
+    await settle();
+    expect(started).toEqual([0, 1]);
+    gates[1]!.resolve();
+    await settle();
+    expect(started).toEqual([0, 1, 2]);
+    gates[0]!.resolve();
+    await settle();
+    expect(started).toEqual([0, 1, 2, 3]);
+    gates[2]!.resolve();
+    gates[3]!.resolve();
+    expect(await Promise.all(runs)).toEqual([0, 1, 2, 3]);
+  });
+
+  it('frees the place of a batch that failed', async () => {
+    const stage = new ConcurrentStage(1);
+    await expect(stage.run(() => Promise.reject(new Error('conflict')))).rejects.toThrow(
+      'conflict',
+    );
+    await expect(stage.run(() => Promise.resolve('next'))).resolves.toBe('next');
   });
 });

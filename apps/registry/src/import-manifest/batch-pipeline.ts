@@ -9,6 +9,27 @@ export class SerialStage {
   }
 }
 
+/** A stage that up to `width` batches occupy at once; the others wait their turn, in order. */
+export class ConcurrentStage {
+  private busy = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly width: number) {}
+
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    if (this.busy < this.width) this.busy++;
+    // The finishing batch hands its place over, so `busy` stays counted.
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    try {
+      return await work();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.busy--;
+    }
+  }
+}
+
 /**
  * Runs batches through consecutive serial stages so that different batches occupy different
  * stages at the same time (batch n+1 is stored while batch n is published), in order, with at

@@ -23,6 +23,8 @@ describe('registry manifest import', () => {
     services: ['registry'],
     logTag: 'int-registry',
     extraApiTokens: [`${viewerToken}:viewer`],
+    // One line per batch: lines of one manifest are stored by concurrent transactions.
+    extraEnv: { registry: { IMPORT_BATCH_SIZE: '1' } },
   });
   const registry = (): string => platform.service('registry').baseUrl;
 
@@ -121,6 +123,22 @@ describe('registry manifest import', () => {
       imported: 2,
       rejected: 1,
       errors: [{ line: 3, reason: 'not valid JSON' }],
+    });
+  });
+
+  it('imports one of two meters with one EID and rejects the other, even when stored at once', async () => {
+    const [first, second, third] = testMeters(3);
+    const twin = { ...second!.line, eid: first!.line.eid };
+    const report = await platform.importManifest({
+      ndjson: `${JSON.stringify(first!.line)}\n${JSON.stringify(twin)}\n${JSON.stringify(third!.line)}\n`,
+    });
+    expect(report).toMatchObject({ imported: 2, rejected: 1 });
+    // Concurrent transactions: whichever line was stored second is the one refused.
+    const [error] = report.errors;
+    const [kept, refused] = error?.line === 1 ? [twin, first!.line] : [first!.line, twin];
+    expect(error).toEqual({
+      line: refused === twin ? 2 : 1,
+      reason: `eid already belongs to ${kept.meterId}`,
     });
   });
 });

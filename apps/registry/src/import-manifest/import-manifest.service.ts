@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import type { ManifestLine } from '@meterlink/contracts';
-import { createLogger, histogram } from '@meterlink/observability';
+import { counter, createLogger, histogram } from '@meterlink/observability';
 import { withTransaction, type Pool } from '@meterlink/postgres';
 import { PG_POOL, REGISTRY_CONFIG } from '../tokens';
 import type { RegistryConfig } from '../config';
@@ -13,16 +13,21 @@ import {
   ImportsRepository,
   MAX_REPORTED_ERRORS,
   type ImportReport,
+  type LineError,
 } from '../imports/imports.repository';
 import { AuditLogRepository } from '../audit/audit-log.repository';
 import { ndjsonLines } from './ndjson-lines';
-import { BatchPipeline, SerialStage } from './batch-pipeline';
+import { BatchPipeline, ConcurrentStage, SerialStage } from './batch-pipeline';
 import { parseLine } from './manifest-line';
 
 const MAX_LINE_BYTES = 64 * 1024;
 const PROGRESS_EVERY_MS = 2_000;
-/** Imports hold this while they store a batch, so two overlapping manifests never race. */
-const IMPORT_LOCK = 'registry:manifest-import';
+const UNIQUE_VIOLATION = '23505';
+const DEADLOCK_DETECTED = '40P01';
+const storeConflicts = counter(
+  'registry_import_store_retries_total',
+  'Manifest batches stored again after another batch took one of their EIDs or ICCIDs first',
+);
 
 const stageSeconds = histogram(
   'registry_import_stage_seconds',
@@ -45,11 +50,13 @@ interface ParsedLine {
   value: ManifestLine;
 }
 
-/** A batch after it was stored: what the later stages need. */
+/** A batch after it was stored: what the report and the later stages need. */
 interface Stored {
   inserted: ManifestLine[];
   /** Existing active meters whose credential never reached the broker (a crash in between). */
   repair: ManifestLine[];
+  unchanged: number;
+  rejected: LineError[];
 }
 
 /**
@@ -68,7 +75,7 @@ interface Stored {
 export class ImportManifestService {
   private readonly log = createLogger('ImportManifestService');
   private readonly hashStage = new SerialStage();
-  private readonly storeStage = new SerialStage();
+  private readonly storeStage: ConcurrentStage;
   private readonly publishStage = new SerialStage();
   private readonly brokerStage = new SerialStage();
 
@@ -81,7 +88,9 @@ export class ImportManifestService {
     private readonly publisher: FleetPublisherService,
     private readonly broker: BrokerCredentialsService,
     private readonly passwordFile: PasswordFileService,
-  ) {}
+  ) {
+    this.storeStage = new ConcurrentStage(config.IMPORT_STORE_CONCURRENCY);
+  }
 
   async import(input: AsyncIterable<Buffer | string>, actor: string): Promise<ImportReport> {
     const report: ImportReport = {
@@ -103,10 +112,11 @@ export class ImportManifestService {
       if (report.errors.length < MAX_REPORTED_ERRORS) report.errors.push({ line, reason });
     };
     let lastProgress = Date.now();
+    const provisioned = { count: 0 };
     const pipeline = new BatchPipeline<ParsedLine[]>(
       this.config.IMPORT_PIPELINE_DEPTH,
       async (batch) => {
-        await this.importBatch(batch, report, reject);
+        provisioned.count += await this.importBatch(batch, report, reject);
         if (Date.now() - lastProgress > PROGRESS_EVERY_MS) {
           lastProgress = Date.now();
           await this.imports.progress(report);
@@ -140,8 +150,9 @@ export class ImportManifestService {
       }
       if (batch.length > 0) await pipeline.submit(batch);
       await pipeline.drain();
-      // The answer says "imported" only once the broker has been given every credential.
-      await timed('broker', () => this.passwordFile.render());
+      // The answer says "imported" only once the broker has been given every credential. A file
+      // write costs O(fleet) and a broker reload, so an import that provisioned nothing skips it.
+      if (provisioned.count > 0) await timed('broker', () => this.passwordFile.render());
       report.status = 'completed';
     } catch (error) {
       // Batches already stored stay: importing the same manifest again completes the rest.
@@ -152,6 +163,8 @@ export class ImportManifestService {
       throw error;
     } finally {
       report.finishedAt = new Date().toISOString();
+      // Batches store concurrently, so their line errors arrive out of order.
+      report.errors.sort((a, b) => a.line - b.line);
       await this.imports.finish(report);
       await this.audit.append(actor, 'manifest.import', report.importId, {
         status: report.status,
@@ -168,17 +181,21 @@ export class ImportManifestService {
     return report;
   }
 
+  /** Returns how many meters were given their broker credential. */
   private async importBatch(
     batch: ParsedLine[],
     report: ImportReport,
     reject: (line: number, reason: string) => void,
-  ): Promise<void> {
+  ): Promise<number> {
     const verifiers = await this.hashStage.run(() => timed('hash', () => this.hashNew(batch)));
     const stored = await this.storeStage.run(() =>
-      timed('store', () => this.store(batch, verifiers, report, reject)),
+      timed('store', () => this.storeWithRetry(batch, verifiers, report.importId)),
     );
+    report.imported += stored.inserted.length;
+    report.unchanged += stored.unchanged;
+    for (const { line, reason } of stored.rejected) reject(line, reason);
     const toProvision = [...stored.inserted, ...stored.repair];
-    if (toProvision.length === 0) return;
+    if (toProvision.length === 0) return 0;
     await this.publishStage.run(() =>
       timed('publish', async () => {
         const records = stored.inserted.map((line) => newMeterRecord(line));
@@ -192,6 +209,7 @@ export class ImportManifestService {
     await this.brokerStage.run(() =>
       timed('broker', () => this.provision(stored.inserted, stored.repair, verifiers)),
     );
+    return toProvision.length;
   }
 
   /**
@@ -206,21 +224,49 @@ export class ImportManifestService {
     return new Map(fresh.map((l, i) => [l.meterId, verifiers[i]!]));
   }
 
-  /** One transaction: classify each line against what exists, insert the new meters. */
+  /**
+   * Batches are stored concurrently (IMPORT_STORE_CONCURRENCY), with no lock: another batch, of
+   * this import or another, may take an EID or ICCID between the check and the insert. The insert
+   * then fails once the other transaction committed (or the two deadlock), and the batch is
+   * checked and stored again, which now rejects that line as a duplicate.
+   */
+  private async storeWithRetry(
+    batch: ParsedLine[],
+    verifiers: Map<string, string>,
+    importId: string,
+  ): Promise<Stored> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.store(batch, verifiers, importId);
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        if ((code === UNIQUE_VIOLATION || code === DEADLOCK_DETECTED) && attempt < 5) {
+          storeConflicts.inc();
+          continue;
+        }
+        throw error;
+      }
+    }
+  }
+
+  /**
+   * One transaction: classify each line against what exists, insert the new meters. Changes no
+   * report counter itself, so that a retried batch counts once.
+   */
   private async store(
     batch: ParsedLine[],
     verifiers: Map<string, string>,
-    report: ImportReport,
-    reject: (line: number, reason: string) => void,
+    importId: string,
   ): Promise<Stored> {
+    const result: Stored = { inserted: [], repair: [], unchanged: 0, rejected: [] };
+    const reject = (line: number, reason: string): number => result.rejected.push({ line, reason });
     // One line per meter within the batch: a repeated meterId is the same meter again.
     const byMeter = new Map<string, ParsedLine>();
     for (const item of batch) {
-      if (byMeter.has(item.value.meterId)) report.unchanged++;
+      if (byMeter.has(item.value.meterId)) result.unchanged++;
       else byMeter.set(item.value.meterId, item);
     }
     return withTransaction(this.pool, async (client) => {
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [IMPORT_LOCK]);
       const lines = [...byMeter.values()];
       const known = await this.meters.importState(client, [...byMeter.keys()]);
       const eids = await this.meters.existingEids(
@@ -232,7 +278,6 @@ export class ImportManifestService {
         lines.flatMap((i) => i.value.profiles.map((p) => p.iccid)),
       );
       const fresh: ManifestLine[] = [];
-      const repair: ManifestLine[] = [];
       const seenEids = new Set<string>();
       const seenIccids = new Set<string>();
       for (const item of lines) {
@@ -243,8 +288,8 @@ export class ImportManifestService {
             reject(item.line, `meter ${line.meterId} already exists with another eid`);
             continue;
           }
-          report.unchanged++;
-          if (stored.active && !stored.provisioned) repair.push(line);
+          result.unchanged++;
+          if (stored.active && !stored.provisioned) result.repair.push(line);
           continue;
         }
         const eidOwner = eids.get(line.eid);
@@ -267,11 +312,11 @@ export class ImportManifestService {
         line.profiles.forEach((p) => seenIccids.add(p.iccid));
         fresh.push(line);
       }
-      const inserted = await this.meters.insertNew(client, fresh, report.importId, verifiers);
-      report.imported += inserted.size;
+      const inserted = await this.meters.insertNew(client, fresh, importId, verifiers);
+      result.inserted = fresh.filter((l) => inserted.has(l.meterId));
       // Lost a race with a concurrent import of the same meter: it is there, so unchanged.
-      report.unchanged += fresh.length - inserted.size;
-      return { inserted: fresh.filter((l) => inserted.has(l.meterId)), repair };
+      result.unchanged += fresh.length - inserted.size;
+      return result;
     });
   }
 

@@ -1,12 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import type { IHeaders, Kafka, Producer } from 'kafkajs';
-import { CompressionTypes } from 'kafkajs';
+import type { IHeaders, Kafka } from 'kafkajs';
 import {
   HEADER_CORRELATION_ID,
   HEADER_EVENT_TYPE,
   type TopicDefinition,
 } from '@meterlink/contracts';
 import { counter, createLogger, histogram } from '@meterlink/observability';
+import {
+  KafkajsSender,
+  PlatformaticSender,
+  type KafkaClientKind,
+  type RecordSender,
+  type SenderRecord,
+} from './sender';
 
 export interface OutgoingRecord {
   topic: string;
@@ -56,7 +62,7 @@ const sendFailures = counter(
  * hold the MQTT acknowledgement until then.
  */
 export class BatchingProducer {
-  private readonly producer: Producer;
+  private readonly sender: RecordSender;
   private readonly options: BatchingProducerOptions;
   private queue: Pending[] = [];
   private queuedRecords = 0;
@@ -68,19 +74,18 @@ export class BatchingProducer {
   private failing = false;
   private readonly log = createLogger('BatchingProducer');
 
-  constructor(kafka: Kafka, options: Partial<BatchingProducerOptions> = {}) {
+  constructor(
+    kafka: Kafka,
+    options: Partial<BatchingProducerOptions> = {},
+    sender: RecordSender = new KafkajsSender(kafka),
+  ) {
     this.options = { ...DEFAULTS, ...options };
-    this.producer = kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-    });
-    this.producer.on(this.producer.events.CONNECT, () => (this.connected = true));
-    this.producer.on(this.producer.events.DISCONNECT, () => (this.connected = false));
+    this.sender = sender;
+    this.sender.onDisconnect(() => (this.connected = false));
   }
 
   async connect(): Promise<void> {
-    await this.producer.connect();
+    await this.sender.connect();
     this.connected = true;
   }
 
@@ -141,30 +146,22 @@ export class BatchingProducer {
 
   private async sendWithRetry(batch: Pending[], count: number): Promise<void> {
     const started = process.hrtime.bigint();
-    const byTopic = new Map<
-      string,
-      { key: string; value: Buffer | string; headers?: IHeaders }[]
-    >();
+    const byTopic = new Map<string, SenderRecord[]>();
     for (const pending of batch) {
       for (const r of pending.records) {
-        const list = byTopic.get(r.topic) ?? [];
+        let list = byTopic.get(r.topic);
+        if (!list) byTopic.set(r.topic, (list = []));
         list.push({ key: r.key, value: r.value, ...(r.headers ? { headers: r.headers } : {}) });
-        byTopic.set(r.topic, list);
       }
     }
-    const topicMessages = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
     let attempt = 0;
     for (;;) {
       try {
-        await this.producer.sendBatch({
-          topicMessages,
-          acks: -1,
-          compression: CompressionTypes.None,
-          timeout: 30_000,
-        });
+        await this.sender.send(byTopic);
+        this.connected = true;
         this.failing = false;
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-        for (const { topic } of topicMessages) sendLatency.observe({ topic }, seconds);
+        for (const topic of byTopic.keys()) sendLatency.observe({ topic }, seconds);
         batch.forEach((p) => p.resolve());
         return;
       } catch (error) {
@@ -200,7 +197,7 @@ export class BatchingProducer {
     this.stopped = true;
     const abandoned = this.queue.splice(0);
     abandoned.forEach((p) => p.reject(new Error('producer stopped')));
-    await this.producer.disconnect();
+    await this.sender.disconnect();
   }
 }
 
@@ -236,15 +233,21 @@ export function kafkaClientsOnce<C>(
     brokers: string[];
     clientId: string;
     producer?: Partial<BatchingProducerOptions>;
+    /** The client under the producer (consumers always use kafkajs). */
+    producerClient?: KafkaClientKind;
   },
   createKafkaClient: (brokers: string[], clientId: string) => Kafka,
 ): (config: C) => KafkaClients {
   let clients: KafkaClients | undefined;
   return (config) => {
     if (!clients) {
-      const { brokers, clientId, producer } = options(config);
+      const { brokers, clientId, producer, producerClient } = options(config);
       const kafka = createKafkaClient(brokers, clientId);
-      clients = { kafka, producer: new BatchingProducer(kafka, producer) };
+      const sender =
+        producerClient === 'platformatic'
+          ? new PlatformaticSender(brokers, clientId)
+          : new KafkajsSender(kafka);
+      clients = { kafka, producer: new BatchingProducer(kafka, producer, sender) };
     }
     return clients;
   };

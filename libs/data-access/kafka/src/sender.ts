@@ -1,0 +1,120 @@
+import type { IHeaders, Kafka, Producer } from 'kafkajs';
+import { CompressionTypes } from 'kafkajs';
+
+/** One record for a produce request, already grouped by topic by the caller. */
+export interface SenderRecord {
+  key: string;
+  value: Buffer | string;
+  headers?: IHeaders;
+}
+
+/**
+ * The Kafka client under BatchingProducer: one produce request with every record (acks=all,
+ * idempotent), resolved when the broker acknowledged all of it. Two implementations, so the
+ * client can be chosen by measurement: kafkajs (default) and @platformatic/kafka.
+ */
+export interface RecordSender {
+  connect(): Promise<void>;
+  send(byTopic: Map<string, SenderRecord[]>): Promise<void>;
+  disconnect(): Promise<void>;
+  /** False once the client knows it lost its connection (kafkajs says so; others may not). */
+  onDisconnect(listener: () => void): void;
+}
+
+export type KafkaClientKind = 'kafkajs' | 'platformatic';
+
+export class KafkajsSender implements RecordSender {
+  private readonly producer: Producer;
+
+  constructor(kafka: Kafka) {
+    this.producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+    });
+  }
+
+  connect(): Promise<void> {
+    return this.producer.connect();
+  }
+
+  async send(byTopic: Map<string, SenderRecord[]>): Promise<void> {
+    await this.producer.sendBatch({
+      topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+      acks: -1,
+      compression: CompressionTypes.None,
+      timeout: 30_000,
+    });
+  }
+
+  disconnect(): Promise<void> {
+    return this.producer.disconnect();
+  }
+
+  onDisconnect(listener: () => void): void {
+    this.producer.on(this.producer.events.DISCONNECT, listener);
+  }
+}
+
+type PlatformaticModule = typeof import('@platformatic/kafka');
+type PlatformaticProducer = InstanceType<PlatformaticModule['Producer']>;
+
+/**
+ * @platformatic/kafka, loaded only when chosen: it is an ES module, which Node 20.19+ can require
+ * but Jest's module loader cannot, so the unit tests of everything importing this library never
+ * touch it. Its default partitioner is murmur2 like kafkajs's (Java-compatible), so switching
+ * clients keeps each key on its partition.
+ */
+export class PlatformaticSender implements RecordSender {
+  private producer: PlatformaticProducer | undefined;
+
+  constructor(
+    private readonly brokers: string[],
+    private readonly clientId: string,
+  ) {}
+
+  async connect(): Promise<void> {
+    const { Producer, stringSerializers } = await import('@platformatic/kafka');
+    this.producer = new Producer({
+      clientId: this.clientId,
+      bootstrapBrokers: this.brokers,
+      idempotent: true,
+      acks: -1,
+      autocreateTopics: false,
+      serializers: stringSerializers,
+    }) as unknown as PlatformaticProducer;
+    await this.producer.metadata({ topics: [] });
+  }
+
+  async send(byTopic: Map<string, SenderRecord[]>): Promise<void> {
+    if (!this.producer) throw new Error('producer not connected');
+    const messages: { topic: string; key: string; value: string; headers: Map<string, string> }[] =
+      [];
+    for (const [topic, records] of byTopic) {
+      for (const r of records) {
+        const headers = new Map<string, string>();
+        for (const [k, v] of Object.entries(r.headers ?? {}))
+          if (v !== undefined) headers.set(k, String(v));
+        messages.push({
+          topic,
+          key: r.key,
+          value: typeof r.value === 'string' ? r.value : r.value.toString('utf8'),
+          headers,
+        });
+      }
+    }
+    await (
+      this.producer as unknown as {
+        send(options: { messages: typeof messages }): Promise<unknown>;
+      }
+    ).send({ messages });
+  }
+
+  async disconnect(): Promise<void> {
+    await this.producer?.close();
+  }
+
+  onDisconnect(): void {
+    // No connection events: readiness relies on failed requests instead.
+  }
+}
