@@ -14,6 +14,7 @@ import { reloadBroker } from './broker-reload';
 const FETCH_ROWS = 20_000;
 /** Longer than a reload of a million lines takes (1.6 s measured), so a reload is not cut short. */
 const RESIGNAL_MS = 5_000;
+const RETRY_MS = 10_000;
 /**
  * Not a meter: meterIds match ^[A-Za-z0-9._-]+$. It may log in, and the acl_file patterns give it
  * only its own mtr/v1/~registry-canary/ topics, which ingestion refuses as an unknown meter.
@@ -91,9 +92,9 @@ export class PasswordFileService {
    * During a long import, meters of earlier batches become usable without waiting for its end:
    * at most one background render per interval. Failures are logged and kept for health.
    */
-  renderSoon(intervalMs = 10_000): void {
+  renderSoon(intervalMs = 10_000, minDelayMs = 0): void {
     if (!this.enabled || this.soonTimer) return;
-    const wait = Math.max(0, this.lastRenderAt + intervalMs - Date.now());
+    const wait = Math.max(minDelayMs, this.lastRenderAt + intervalMs - Date.now());
     this.soonTimer = setTimeout(() => {
       this.soonTimer = undefined;
       this.render().catch(() => undefined);
@@ -166,6 +167,8 @@ export class PasswordFileService {
         this.lastError = error instanceof Error ? error.message : String(error);
         renders.inc({ outcome: 'failed' });
         this.log.error({ err: error }, 'could not write the broker password file');
+        // Whoever asked learns of the failure; the broker still needs the file, so keep trying.
+        this.renderSoon(RETRY_MS, RETRY_MS);
         throw error;
       }
     }

@@ -23,6 +23,8 @@ import { parseLine } from './manifest-line';
 const MAX_LINE_BYTES = 64 * 1024;
 const PROGRESS_EVERY_MS = 2_000;
 const UNIQUE_VIOLATION = '23505';
+/** A batch raced another import for a meter and must be checked again (rolls its insert back). */
+class StoreConflict extends Error {}
 const DEADLOCK_DETECTED = '40P01';
 const storeConflicts = counter(
   'registry_import_store_retries_total',
@@ -240,7 +242,9 @@ export class ImportManifestService {
         return await this.store(batch, verifiers, importId);
       } catch (error) {
         const code = (error as { code?: string }).code;
-        if ((code === UNIQUE_VIOLATION || code === DEADLOCK_DETECTED) && attempt < 5) {
+        const conflict =
+          error instanceof StoreConflict || code === UNIQUE_VIOLATION || code === DEADLOCK_DETECTED;
+        if (conflict && attempt < 5) {
           storeConflicts.inc();
           continue;
         }
@@ -313,9 +317,10 @@ export class ImportManifestService {
         fresh.push(line);
       }
       const inserted = await this.meters.insertNew(client, fresh, importId, verifiers);
-      result.inserted = fresh.filter((l) => inserted.has(l.meterId));
-      // Lost a race with a concurrent import of the same meter: it is there, so unchanged.
-      result.unchanged += fresh.length - inserted.size;
+      // Another import stored one of these meters meanwhile: check the batch again against it
+      // (same EID: unchanged; another: rejected), as for a conflict on an EID or ICCID.
+      if (inserted.size < fresh.length) throw new StoreConflict();
+      result.inserted = fresh;
       return result;
     });
   }
