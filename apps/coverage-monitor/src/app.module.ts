@@ -8,13 +8,13 @@ import {
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import type { Kafka } from 'kafkajs';
-import { FleetView } from '@meterlink/fleet-view';
 import { BatchingProducer, producerHealth } from '@meterlink/kafka';
 import { HealthRegistry, createLogger } from '@meterlink/observability';
 import { createRedis, redisHealth, type Redis } from '@meterlink/redis';
 import { ObservabilityModule } from '@meterlink/service-kit';
 import type { CoverageConfig } from './config';
-import { COVERAGE_CONFIG, FLEET_VIEW, KAFKA, PRODUCER, REDIS, STATE_LAYOUT } from './tokens';
+import { COVERAGE_CONFIG, KAFKA, METER_DIRECTORY, PRODUCER, REDIS, STATE_LAYOUT } from './tokens';
+import { MeterDirectory } from './fleet/meter-directory';
 import { LeadershipService } from './leadership.service';
 import { CoverageEventsPublisher } from './publish/coverage-events.publisher';
 import { PendingRecoveryService } from './publish/pending-recovery.service';
@@ -37,7 +37,7 @@ class CoverageLifecycle
 
   constructor(
     @Inject(PRODUCER) private readonly producer: BatchingProducer,
-    @Inject(FLEET_VIEW) private readonly fleet: FleetView,
+    @Inject(METER_DIRECTORY) private readonly fleet: MeterDirectory,
     @Inject(REDIS) private readonly redis: Redis,
     private readonly states: CoverageStateRepository,
     private readonly dictionary: DictionaryRepository,
@@ -49,7 +49,7 @@ class CoverageLifecycle
     health: HealthRegistry,
   ) {
     health.register('kafka', () => producerHealth(producer));
-    health.register('fleet-view', () =>
+    health.register('meter-directory', () =>
       fleet.isCaughtUp() ? { ok: true } : { ok: false, detail: 'replaying' },
     );
     health.register('redis', () => redisHealth(redis));
@@ -96,7 +96,10 @@ export class CoverageMonitorModule {
         { provide: COVERAGE_CONFIG, useValue: config },
         { provide: KAFKA, useValue: kafka },
         { provide: PRODUCER, useValue: producer },
-        { provide: FLEET_VIEW, useFactory: () => new FleetView(kafka, 'coverage-monitor') },
+        {
+          provide: METER_DIRECTORY,
+          useFactory: () => new MeterDirectory(kafka, 'coverage-monitor'),
+        },
         { provide: REDIS, useFactory: () => createRedis(config.REDIS_URL, 'coverage-monitor') },
         {
           provide: STATE_LAYOUT,

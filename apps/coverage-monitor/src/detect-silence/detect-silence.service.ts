@@ -1,9 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Kafka } from 'kafkajs';
 import { applySilence } from '@meterlink/coverage-domain';
-import type { FleetView } from '@meterlink/fleet-view';
 import { counter, createLogger } from '@meterlink/observability';
-import { COVERAGE_CONFIG, FLEET_VIEW, KAFKA } from '../tokens';
+import { COVERAGE_CONFIG, KAFKA, METER_DIRECTORY } from '../tokens';
+import type { MeterDirectory } from '../fleet/meter-directory';
 import type { CoverageConfig } from '../config';
 import { LeadershipService } from '../leadership.service';
 import { PeriodicTask } from '../periodic-task';
@@ -43,7 +43,7 @@ export class DetectSilenceService {
 
   constructor(
     @Inject(COVERAGE_CONFIG) config: CoverageConfig,
-    @Inject(FLEET_VIEW) private readonly fleet: FleetView,
+    @Inject(METER_DIRECTORY) private readonly fleet: MeterDirectory,
     @Inject(KAFKA) kafka: Kafka,
     private readonly states: CoverageStateRepository,
     private readonly updates: MeterUpdatesService,
@@ -63,7 +63,7 @@ export class DetectSilenceService {
 
   start(): void {
     this.fleet.onMeterChange((meter) => {
-      if (meter.status !== 'active') this.toForget.add(meter.meterId);
+      if (!meter.active) this.toForget.add(meter.meterId);
     });
     this.task.start();
   }
@@ -112,7 +112,7 @@ export class DetectSilenceService {
         for (const m of meters) {
           if (m.state.status === 'lost' || m.state.deadline > limit) continue;
           const meter = this.fleet.meter(m.meterId);
-          if (!meter || meter.status !== 'active') gone.push(forgetting(m));
+          if (!meter?.active) gone.push(forgetting(m));
           else claims.push(this.claim(m.meterId, limit));
         }
       if (gone.length > 0) {

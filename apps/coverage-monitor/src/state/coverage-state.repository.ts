@@ -11,7 +11,7 @@ import {
   type StateLayout,
 } from './layout';
 import { decodeMeterState, type StoredMeterState } from './meter-state.codec';
-import { ARM_BUCKET, CLEAR_PENDING, FORGET_METER, WRITE_METER } from './scripts';
+import { ARM_BUCKET, CLEAR_PENDING, FORGET_METER, READ_METERS, WRITE_METERS } from './scripts';
 
 /** A compare-and-set write of one meter (see WRITE_METER). */
 export interface MeterWrite {
@@ -49,10 +49,11 @@ export interface UnhealthyEntry {
 }
 
 type ScriptCommander = {
-  covWrite(...args: (string | Buffer | number)[]): unknown;
+  covWriteMany(...args: (string | Buffer | number)[]): unknown;
+  covReadManyBuffer(...args: (string | number)[]): unknown;
   covArm(...args: (string | number)[]): unknown;
   covForget(...args: (string | Buffer | number)[]): unknown;
-  covClearPending(...args: string[]): unknown;
+  covClearPending(...args: (string | number)[]): unknown;
 };
 
 /**
@@ -65,10 +66,12 @@ export class CoverageStateRepository {
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(STATE_LAYOUT) readonly layout: StateLayout,
   ) {
-    redis.defineCommand('covWrite', { numberOfKeys: 8, lua: WRITE_METER });
+    // Key counts vary per call (one bucket per meter): numkeys goes first in each call.
+    redis.defineCommand('covWriteMany', { lua: WRITE_METERS });
+    redis.defineCommand('covReadMany', { lua: READ_METERS });
     redis.defineCommand('covArm', { numberOfKeys: 3, lua: ARM_BUCKET });
     redis.defineCommand('covForget', { numberOfKeys: 3, lua: FORGET_METER });
-    redis.defineCommand('covClearPending', { numberOfKeys: 1, lua: CLEAR_PENDING });
+    redis.defineCommand('covClearPending', { lua: CLEAR_PENDING });
   }
 
   /** Records the layout on first use; refuses to run against data laid out differently. */
@@ -89,71 +92,100 @@ export class CoverageStateRepository {
     await exec(pipeline);
   }
 
+  /** Packed states (null when none), one script call per shard. */
   async readMeters(meterIds: readonly string[]): Promise<(Buffer | null)[]> {
     if (meterIds.length === 0) return [];
+    const byShard = this.groupByShard(
+      meterIds.map((id, i) => ({ id, i })),
+      (x) => x.id,
+    );
     const pipeline = this.redis.pipeline();
-    for (const id of meterIds) {
-      const a = this.layout.address(id);
-      pipeline.hgetBuffer(a.keys.bucket(a.bucket), id);
-    }
-    return (await exec(pipeline)).map((v) => (v as Buffer | null) ?? null);
+    for (const [shard, items] of byShard)
+      (pipeline as unknown as ScriptCommander).covReadManyBuffer(
+        items.length,
+        ...items.map((x) => shard.bucket(this.layout.address(x.id).bucket)),
+        ...items.map((x) => x.id),
+      );
+    const replies = await exec(pipeline);
+    const result: (Buffer | null)[] = new Array<Buffer | null>(meterIds.length).fill(null);
+    [...byShard.values()].forEach((items, s) => {
+      const values = replies[s] as Buffer[];
+      items.forEach((x, k) => {
+        const value = values[k];
+        result[x.i] = value && value.length > 0 ? value : null;
+      });
+    });
+    return result;
   }
 
+  /** Compare-and-set writes (see WRITE_METERS), one script call per shard. */
   async writeMeters(writes: readonly MeterWrite[]): Promise<WriteOutcome[]> {
     if (writes.length === 0) return [];
+    const byShard = this.groupByShard(
+      writes.map((w, i) => ({ w, i })),
+      (x) => x.w.meterId,
+    );
     const pipeline = this.redis.pipeline();
-    for (const w of writes) {
-      const keys = w.address.keys;
-      const slot = w.deadlineSlot ?? -1;
-      const outageArgs: string[] = [];
-      for (const [field, id] of w.assumedOutages) outageArgs.push(field, id);
-      (pipeline as unknown as ScriptCommander).covWrite(
-        keys.bucket(w.address.bucket),
-        keys.agg,
-        keys.unhealthy,
-        keys.pending,
-        keys.outages,
-        keys.cursor,
-        slot >= 0 ? keys.wheel(slot) : keys.due,
-        keys.due,
-        w.meterId,
-        w.old ?? '',
-        w.next,
-        w.oldAgg ?? '',
-        w.nextAgg,
-        w.unhealthyOp,
-        w.pending ?? '',
-        String(slot),
-        String(w.address.bucket),
-        ...outageArgs,
-      );
-    }
-    return (await exec(pipeline)).map((reply): WriteOutcome => {
-      const [code, field, actual] = reply as [number, string?, string?];
-      switch (code) {
-        case 1:
-          return { kind: 'written' };
-        case 2:
-          return { kind: 'locked' };
-        case 3:
-          return { kind: 'outage-changed', field: field ?? '', outageId: actual ?? '' };
-        default:
-          return { kind: 'conflict' };
+    for (const [shard, items] of byShard) {
+      const keys: string[] = [
+        shard.agg,
+        shard.unhealthy,
+        shard.pending,
+        shard.outages,
+        shard.cursor,
+        shard.due,
+      ];
+      const args: (string | Buffer)[] = [String(items.length)];
+      for (const { w } of items) {
+        const slot = w.deadlineSlot ?? -1;
+        keys.push(shard.bucket(w.address.bucket), slot >= 0 ? shard.wheel(slot) : shard.due);
+        args.push(
+          w.meterId,
+          w.old ?? '',
+          w.next,
+          w.oldAgg ?? '',
+          w.nextAgg,
+          w.unhealthyOp,
+          w.pending ?? '',
+          String(slot),
+          String(w.address.bucket),
+          String(w.assumedOutages.size),
+        );
+        for (const [field, id] of w.assumedOutages) args.push(field, id);
       }
+      (pipeline as unknown as ScriptCommander).covWriteMany(keys.length, ...keys, ...args);
+    }
+    const replies = await exec(pipeline);
+    const outcomes = new Array<WriteOutcome>(writes.length);
+    [...byShard.values()].forEach((items, s) => {
+      const codes = replies[s] as (number | [number, string, string])[];
+      items.forEach((x, k) => (outcomes[x.i] = outcomeOf(codes[k])));
     });
+    return outcomes;
   }
 
   /** Clears published transitions; each is cleared only if it is still the one published. */
   async clearPending(items: readonly { meterId: string; pending: string }[]): Promise<void> {
     if (items.length === 0) return;
     const pipeline = this.redis.pipeline();
-    for (const { meterId, pending } of items)
+    for (const [shard, group] of this.groupByShard(items, (x) => x.meterId))
       (pipeline as unknown as ScriptCommander).covClearPending(
-        this.layout.address(meterId).keys.pending,
-        meterId,
-        pending,
+        1,
+        shard.pending,
+        ...group.flatMap((x) => [x.meterId, x.pending]),
       );
     await exec(pipeline);
+  }
+
+  private groupByShard<T>(items: readonly T[], idOf: (item: T) => string): Map<ShardKeys, T[]> {
+    const byShard = new Map<ShardKeys, T[]>();
+    for (const item of items) {
+      const shard = this.layout.address(idOf(item)).keys;
+      const list = byShard.get(shard);
+      if (list) list.push(item);
+      else byShard.set(shard, [item]);
+    }
+    return byShard;
   }
 
   async forgetMeters(
@@ -320,6 +352,14 @@ export class CoverageStateRepository {
     }
     return result;
   }
+}
+
+function outcomeOf(reply: number | [number, string, string] | undefined): WriteOutcome {
+  if (Array.isArray(reply))
+    return { kind: 'outage-changed', field: String(reply[1]), outageId: String(reply[2]) };
+  if (reply === 1) return { kind: 'written' };
+  if (reply === 2) return { kind: 'locked' };
+  return { kind: 'conflict' };
 }
 
 /** Runs a pipeline and throws the first command error (connection errors are transient). */

@@ -4,7 +4,7 @@ import {
   type CoverageStatus,
   type MeterCoverageState,
 } from '@meterlink/coverage-domain';
-import { createLogger } from '@meterlink/observability';
+import { createLogger, histogram } from '@meterlink/observability';
 import { COVERAGE_CONFIG } from '../tokens';
 import type { CoverageConfig } from '../config';
 import {
@@ -48,6 +48,13 @@ export interface UpdateResult {
   blocked: MeterUpdate[];
 }
 
+const stageSeconds = histogram(
+  'coverage_write_stage_seconds',
+  'Time per stage of applying a batch of meter updates',
+  ['stage'],
+  [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+);
+
 const STATUS_CHAR: Record<CoverageStatus, string> = { ok: 'o', degraded: 'd', lost: 'l' };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -70,13 +77,21 @@ export class MeterUpdatesService {
     private readonly publisher: CoverageEventsPublisher,
   ) {}
 
-  async apply(updates: readonly MeterUpdate[], maxBlockedWaitMs = 2_000): Promise<UpdateResult> {
+  /**
+   * `silent`: state only, no events (rebuilding state from Kafka: what the input meant was
+   * published when it first arrived).
+   */
+  async apply(
+    updates: readonly MeterUpdate[],
+    maxBlockedWaitMs = 2_000,
+    mode: 'publish' | 'silent' = 'publish',
+  ): Promise<UpdateResult> {
     let todo = [...updates];
     let written = 0;
     let published = 0;
     const started = Date.now();
     for (let round = 0; todo.length > 0; round++) {
-      const result = await this.round(todo);
+      const result = await this.round(todo, mode);
       written += result.written;
       published += result.published;
       todo = [...result.retryNow, ...result.blocked];
@@ -89,14 +104,24 @@ export class MeterUpdatesService {
     return { written, published, blocked: [] };
   }
 
-  private async round(updates: readonly MeterUpdate[]): Promise<{
+  private async round(
+    updates: readonly MeterUpdate[],
+    mode: 'publish' | 'silent',
+  ): Promise<{
     written: number;
     published: number;
     retryNow: MeterUpdate[];
     blocked: MeterUpdate[];
   }> {
     const layout = this.states.layout;
+    let mark = process.hrtime.bigint();
+    const lap = (stage: string): void => {
+      const now = process.hrtime.bigint();
+      stageSeconds.observe({ stage }, Number(now - mark) / 1e9);
+      mark = now;
+    };
     const packed = await this.states.readMeters(updates.map((u) => u.meterId));
+    lap('read');
     const currents = await this.currents(packed);
     const planned: {
       update: MeterUpdate;
@@ -116,7 +141,13 @@ export class MeterUpdatesService {
         consulted.set(field, id);
         return id;
       });
-      if (plan) planned.push({ update, plan, current, consulted });
+      if (plan)
+        planned.push({
+          update,
+          plan: mode === 'silent' ? { ...plan, events: [] } : plan,
+          current,
+          consulted,
+        });
     });
     if (planned.length === 0) return { written: 0, published: 0, retryNow: [], blocked: [] };
 
@@ -169,7 +200,9 @@ export class MeterUpdatesService {
       });
     }
 
+    lap('plan');
     const outcomes = await this.states.writeMeters(writes);
+    lap('write');
     const retryNow: MeterUpdate[] = [];
     const blocked: MeterUpdate[] = [];
     const toPublish: Publication[] = [];
@@ -198,7 +231,9 @@ export class MeterUpdatesService {
       }
     });
     await this.publisher.publish(toPublish);
+    if (toPublish.length > 0) lap('publish');
     await this.states.clearPending(toClear);
+    if (toClear.length > 0) lap('clear');
     if (retryNow.length > 0)
       this.log.debug({ count: retryNow.length }, 'coverage state changed meanwhile; re-planning');
     return { written, published: toPublish.length, retryNow, blocked };

@@ -4,59 +4,88 @@
  */
 
 /**
- * Writes one meter's state if it is still the one read (compare-and-set on the packed value),
+ * Writes meters' states if each is still the one read (compare-and-set on the packed value),
  * keeping the shard's aggregates, unhealthy index, pending transitions and deadline wheel in step.
+ * One call per shard and batch: every key is the shard's.
  *
- * KEYS: bucket, agg, unhealthy, pending, outages, cursor, wheel slot, due
- * ARGV: meterId, old packed ('' when none), new packed, old agg field ('' when none), new agg
- *       field, unhealthy op ('-' remove, '=' keep, 'S<value>' set, 'A<outageId>' attribute),
- *       pending ('' when none), deadline slot (-1 when the meter has no deadline), bucket,
- *       then pairs of (outage field, outage id the caller assumed, '' for none)
- * Returns {1} written, {0} the state changed meanwhile, {2} a transition of this meter is still
- * pending publication (the meter is locked until it is cleared), {3, field, actual} an outage
- * the caller assumed opened or closed meanwhile.
+ * KEYS: agg, unhealthy, pending, outages, cursor, due, then per meter: its bucket, its wheel slot
+ * ARGV: number of meters, then per meter: meterId, old packed ('' when none), new packed, old agg
+ *       field ('' when none), new agg field, unhealthy op ('-' remove, '=' keep, 'S<value>' set,
+ *       'A<outageId>' attribute), pending ('' when none), deadline slot (-1 when none), bucket,
+ *       number of outage pairs, then pairs of (outage field, outage id assumed, '' for none)
+ * Returns per meter: 1 written, 0 the state changed meanwhile, 2 a transition of the meter is
+ * still pending publication (it is locked until cleared), {3, field, actual} an outage the caller
+ * assumed opened or closed meanwhile.
  */
-export const WRITE_METER = `
-local id = ARGV[1]
-if (redis.call('HGET', KEYS[1], id) or '') ~= ARGV[2] then return {0} end
-if redis.call('HEXISTS', KEYS[4], id) == 1 then return {2} end
-for i = 10, #ARGV, 2 do
-  local actual = redis.call('HGET', KEYS[5], ARGV[i]) or ''
-  if actual ~= ARGV[i + 1] then return {3, ARGV[i], actual} end
-end
-if ARGV[3] ~= ARGV[2] then redis.call('HSET', KEYS[1], id, ARGV[3]) end
-if ARGV[4] ~= ARGV[5] then
-  if ARGV[4] ~= '' then redis.call('HINCRBY', KEYS[2], ARGV[4], -1) end
-  redis.call('HINCRBY', KEYS[2], ARGV[5], 1)
-end
-local op = string.sub(ARGV[6], 1, 1)
-if op == '-' then
-  redis.call('HDEL', KEYS[3], id)
-elseif op == 'S' then
-  redis.call('HSET', KEYS[3], id, string.sub(ARGV[6], 2))
-elseif op == 'A' then
-  local entry = redis.call('HGET', KEYS[3], id)
-  if entry then
-    local group, since = string.match(entry, '^([^|]*)|([^|]*)|')
-    redis.call('HSET', KEYS[3], id, group .. '|' .. since .. '|' .. string.sub(ARGV[6], 2))
-  end
-end
-if ARGV[7] ~= '' then redis.call('HSET', KEYS[4], id, ARGV[7]) end
-local slot = tonumber(ARGV[8])
-if slot >= 0 then
-  local armed = tonumber(redis.call('HGET', KEYS[1], '~w') or '-1')
-  local started = tonumber(redis.call('GET', KEYS[6]) or '-1')
-  -- An entry in a slot the sweep has started on may already have been looked at: not armed.
-  if armed <= started or armed > slot then
-    if slot <= started then
-      redis.call('RPUSH', KEYS[8], ARGV[9])
-    else
-      redis.call('HSET', KEYS[1], '~w', ARGV[8])
-      redis.call('RPUSH', KEYS[7], ARGV[9])
+export const WRITE_METERS = `
+local started = tonumber(redis.call('GET', KEYS[5]) or '-1')
+local results = {}
+local a = 2
+for m = 1, tonumber(ARGV[1]) do
+  local bucket, wheel = KEYS[5 + 2 * m], KEYS[6 + 2 * m]
+  local id, old, new, oldAgg, newAgg, op, pending, slotArg, bucketId =
+    ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6],
+    ARGV[a + 7], ARGV[a + 8]
+  local marks = tonumber(ARGV[a + 9])
+  local first = a + 10
+  a = first + 2 * marks
+  local result = 1
+  if (redis.call('HGET', bucket, id) or '') ~= old then
+    result = 0
+  elseif redis.call('HEXISTS', KEYS[3], id) == 1 then
+    result = 2
+  else
+    for i = first, first + 2 * marks - 1, 2 do
+      local actual = redis.call('HGET', KEYS[4], ARGV[i]) or ''
+      if actual ~= ARGV[i + 1] then
+        result = {3, ARGV[i], actual}
+        break
+      end
     end
   end
+  if result == 1 then
+    if new ~= old then redis.call('HSET', bucket, id, new) end
+    if oldAgg ~= newAgg then
+      if oldAgg ~= '' then redis.call('HINCRBY', KEYS[1], oldAgg, -1) end
+      redis.call('HINCRBY', KEYS[1], newAgg, 1)
+    end
+    local kind = string.sub(op, 1, 1)
+    if kind == '-' then
+      redis.call('HDEL', KEYS[2], id)
+    elseif kind == 'S' then
+      redis.call('HSET', KEYS[2], id, string.sub(op, 2))
+    elseif kind == 'A' then
+      local entry = redis.call('HGET', KEYS[2], id)
+      if entry then
+        local group, since = string.match(entry, '^([^|]*)|([^|]*)|')
+        redis.call('HSET', KEYS[2], id, group .. '|' .. since .. '|' .. string.sub(op, 2))
+      end
+    end
+    if pending ~= '' then redis.call('HSET', KEYS[3], id, pending) end
+    local slot = tonumber(slotArg)
+    if slot >= 0 then
+      local armed = tonumber(redis.call('HGET', bucket, '~w') or '-1')
+      -- An entry in a slot the sweep has started on may already have been looked at: not armed.
+      if armed <= started or armed > slot then
+        if slot <= started then
+          redis.call('RPUSH', KEYS[6], bucketId)
+        else
+          redis.call('HSET', bucket, '~w', slotArg)
+          redis.call('RPUSH', wheel, bucketId)
+        end
+      end
+    end
+  end
+  results[m] = result
 end
-return {1}
+return results
+`;
+
+/** KEYS: one bucket per meter. ARGV: the meters. Their packed states ('' when none). */
+export const READ_METERS = `
+local values = {}
+for i = 1, #ARGV do values[i] = redis.call('HGET', KEYS[i], ARGV[i]) or '' end
+return values
 `;
 
 /**
@@ -91,13 +120,12 @@ redis.call('HDEL', KEYS[3], ARGV[1])
 return 1
 `;
 
-/** KEYS: pending. ARGV: meterId, the pending value published. Clears it unless replaced. */
+/** KEYS: pending. ARGV: pairs of (meterId, pending value published). Clears each unless replaced. */
 export const CLEAR_PENDING = `
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  return 1
+for i = 1, #ARGV, 2 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then redis.call('HDEL', KEYS[1], ARGV[i]) end
 end
-return 0
+return 1
 `;
 
 /** KEYS: dict. ARGV: namespace (c or r), name. Returns the name's number, assigning one once. */

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { FleetMeterRecord, MeterConnectivityRecord } from '@meterlink/contracts';
+import type { MeterConnectivityRecord } from '@meterlink/contracts';
 import {
   applyReport,
   resolvePolicy,
@@ -7,20 +7,32 @@ import {
   type MeterCoverageState,
   type MeterKind,
 } from '@meterlink/coverage-domain';
-import type { FleetView } from '@meterlink/fleet-view';
 import { TransientError, type ConsumedBatch, type ConsumedRecord } from '@meterlink/kafka';
-import { counter, createLogger } from '@meterlink/observability';
-import { COVERAGE_CONFIG, FLEET_VIEW } from '../tokens';
+import { counter, createLogger, histogram } from '@meterlink/observability';
+import { COVERAGE_CONFIG, METER_DIRECTORY } from '../tokens';
+import type { MeterDirectory, WatchedMeter } from '../fleet/meter-directory';
 import type { CoverageConfig } from '../config';
 import { meterEventRecord, type Publication } from '../publish/coverage-events.publisher';
 import { CoverageStateRepository } from '../state/coverage-state.repository';
 import { MeterUpdatesService, type MeterUpdate } from '../state/meter-updates.service';
 
+const batchRecords = histogram(
+  'coverage_batch_records',
+  'Connectivity records per consumed batch (one partition)',
+  [],
+  [10, 50, 100, 250, 500, 1000, 2000, 4000],
+);
+const batchSeconds = histogram(
+  'coverage_batch_seconds',
+  'Time to apply one consumed batch, from handler start to progress saved',
+  [],
+  [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+);
 const reports = counter('coverage_reports_total', 'Connectivity reports by what became of them', [
   'outcome',
 ]);
 
-type Report = ConsumedRecord<MeterConnectivityRecord>;
+export type Report = Pick<ConsumedRecord<MeterConnectivityRecord>, 'value' | 'correlationId'>;
 
 /**
  * Applies radio reports to per-meter coverage state, a batch of one partition at a time: one
@@ -34,41 +46,15 @@ export class TrackSignalService {
 
   constructor(
     @Inject(COVERAGE_CONFIG) private readonly config: CoverageConfig,
-    @Inject(FLEET_VIEW) private readonly fleet: FleetView,
+    @Inject(METER_DIRECTORY) private readonly fleet: MeterDirectory,
     private readonly states: CoverageStateRepository,
     private readonly updates: MeterUpdatesService,
   ) {}
 
   async applyBatch(batch: ConsumedBatch<MeterConnectivityRecord>): Promise<void> {
-    const byMeter = new Map<string, { meter: FleetMeterRecord; reports: Report[] }>();
-    let unknown = 0;
-    for (const record of batch.records) {
-      const meterId = record.value.meterId;
-      const known = byMeter.get(meterId);
-      if (known) {
-        known.reports.push(record);
-        continue;
-      }
-      const meter = this.fleet.meter(meterId);
-      if (!meter || meter.status !== 'active') {
-        unknown++;
-        continue;
-      }
-      byMeter.set(meterId, { meter, reports: [record] });
-    }
-    if (unknown > 0) {
-      reports.inc({ outcome: 'not_watched' }, unknown);
-      this.log.warn({ count: unknown }, 'connectivity from meters not active in the fleet view');
-    }
-    const result = await this.updates.apply(
-      [...byMeter.values()].map(({ meter, reports: r }) => this.update(meter, r)),
-    );
-    if (result.blocked.length > 0)
-      // Another writer's transition for these meters awaits publication (or recovery, if that
-      // writer died): retry the batch rather than reorder the meter's events.
-      throw new TransientError(
-        `${result.blocked.length} meters have coverage transitions pending publication`,
-      );
+    const started = process.hrtime.bigint();
+    batchRecords.observe(batch.records.length);
+    await this.applyReports(batch.records, 'publish');
     const last = batch.records.at(-1);
     if (last)
       await this.states.saveProgress(
@@ -76,9 +62,46 @@ export class TrackSignalService {
         (BigInt(last.offset) + 1n).toString(),
         Number(last.timestamp),
       );
+    batchSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
   }
 
-  private update(meter: FleetMeterRecord, records: Report[]): MeterUpdate {
+  /** Reports of one partition, in order; `silent` updates state only (see MeterUpdatesService). */
+  async applyReports(records: readonly Report[], mode: 'publish' | 'silent'): Promise<void> {
+    const byMeter = new Map<string, { meter: WatchedMeter; reports: Report[] }>();
+    let unknown = 0;
+    for (const record of records) {
+      const meterId = record.value.meterId;
+      const known = byMeter.get(meterId);
+      if (known) {
+        known.reports.push(record);
+        continue;
+      }
+      const meter = this.fleet.meter(meterId);
+      if (!meter?.active) {
+        unknown++;
+        continue;
+      }
+      byMeter.set(meterId, { meter, reports: [record] });
+    }
+    if (unknown > 0) {
+      reports.inc({ outcome: 'not_watched' }, unknown);
+      if (mode === 'publish')
+        this.log.warn({ count: unknown }, 'connectivity from meters not active in the fleet view');
+    }
+    const result = await this.updates.apply(
+      [...byMeter.values()].map(({ meter, reports: r }) => this.update(meter, r)),
+      2_000,
+      mode,
+    );
+    if (result.blocked.length > 0)
+      // Another writer's transition for these meters awaits publication (or recovery, if that
+      // writer died): retry the batch rather than reorder the meter's events.
+      throw new TransientError(
+        `${result.blocked.length} meters have coverage transitions pending publication`,
+      );
+  }
+
+  private update(meter: WatchedMeter, records: Report[]): MeterUpdate {
     const policy = this.policyFor(meter.kind, meter.region);
     const slow = meter.reportIntervalS > this.config.COVERAGE_OUTAGE_RESPONSIVE_INTERVAL_S;
     let counted = false;
