@@ -244,7 +244,7 @@ describe('ingestion under failure', () => {
       services: ['ingestion'],
       logTag: 'int-ingestion-shrunk',
       extraEnv: {
-        ingestion: { INGESTION_REPLICA_ID: 'resilience', INGESTION_MQTT_CONNECTIONS: '1' },
+        ingestion: { INGESTION_MQTT_CONNECTIONS: '1' },
       },
     });
     await shrunk.start();
