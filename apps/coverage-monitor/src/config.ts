@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { baseConfigShape, env, loadConfig } from '@meterlink/config';
+import { DEFAULT_LAYOUT } from './state/layout';
 import {
   DEFAULT_OUTAGE_POLICY,
   policyProblems,
@@ -74,13 +75,13 @@ export const coverageConfigSchema = z
       .default('0'),
     COVERAGE_POLICY_OVERRIDES: overridesSchema,
     /** Redis hash-tag shards (Cluster slots the state spreads over); fixed once data exists. */
-    COVERAGE_SHARDS: env.int(16, 1),
+    COVERAGE_SHARDS: env.int(DEFAULT_LAYOUT.shards, 1),
     /** State buckets (small hashes); fixed once data exists. ~15 meters each at 1M meters. */
-    COVERAGE_BUCKETS: env.int(65_536, 1),
+    COVERAGE_BUCKETS: env.int(DEFAULT_LAYOUT.buckets, 1),
     /** Resolution of the deadline wheel; fixed once data exists. */
-    COVERAGE_WHEEL_SLOT_MS: env.int(250, 10),
+    COVERAGE_WHEEL_SLOT_MS: env.int(DEFAULT_LAYOUT.slotMs, 10),
     /** How often due silence deadlines are looked for (bounds detection lateness). */
-    COVERAGE_SWEEP_INTERVAL_MS: env.int(250, 10),
+    COVERAGE_SWEEP_INTERVAL_MS: env.int(100, 10),
     /** How often carrier × region shares are evaluated. */
     COVERAGE_OUTAGE_EVAL_INTERVAL_MS: env.int(1_000, 50),
     COVERAGE_OUTAGE_WINDOW_S: number(DEFAULT_OUTAGE_POLICY.windowMs / 1000),

@@ -23,7 +23,6 @@ describe('coverage-monitor carrier outage correlation', () => {
     logTag: 'int-coverage-outage',
     extraEnv: {
       'coverage-monitor': {
-        COVERAGE_SWEEP_INTERVAL_MS: '100',
         COVERAGE_OUTAGE_EVAL_INTERVAL_MS: '250',
         COVERAGE_OUTAGE_RECOVERY_HOLD_S: '2',
         COVERAGE_LEADER_TTL_MS: '1500',

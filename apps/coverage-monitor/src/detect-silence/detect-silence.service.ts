@@ -25,6 +25,13 @@ const MAX_SLOTS_PER_CHUNK = 1_000;
 const MAX_DUE_PER_CHUNK = 2_000;
 
 type BucketMeter = { meterId: string; packed: Buffer; state: StoredMeterState };
+/** One shard's part of a sweep round: the wheel slots taken and how far the sweep has started. */
+interface SweepChunk {
+  shard: ShardKeys;
+  slots: number[];
+  started: number;
+  dueTaken: number;
+}
 
 /**
  * Finds meters whose silence deadline passed. Deadlines live in Redis, never in a timer: each
@@ -68,63 +75,81 @@ export class DetectSilenceService {
     this.task.start();
   }
 
-  /** Sweeps every shard up to the input watermark; returns the meters declared lost. */
+  /**
+   * Sweeps every shard up to the input watermarks; returns the meters declared lost. Each round
+   * trip covers all shards at once.
+   */
   async sweep(): Promise<number> {
-    const limit = Math.min(Date.now(), await this.watermark.current());
+    const now = Date.now();
+    const watermarks = await this.watermark.current();
+    // A meter is judged against the partition its reports arrive on.
+    const limitFor = (m: StoredMeterState): number =>
+      Math.min(now, watermarks.byPartition.get(m.partition) ?? watermarks.lowest);
     const layout = this.states.layout;
-    const lastSweepable = layout.slotOf(limit) - 1;
+    const lastSweepable = layout.slotOf(Math.min(now, watermarks.highest)) - 1;
     const cursors = await this.states.sweepCursors();
     let lost = 0;
-    for (const shard of layout.shards) {
-      let { started, done } = cursors[shard.shard]!;
-      for (;;) {
-        // A chunk that was started but not finished (a crash, or a leader change) comes first.
-        const from = done + 1;
+    for (;;) {
+      // A chunk that was started but not finished (a crash, a leader change) comes first.
+      const chunks: SweepChunk[] = layout.shards.map((shard) => {
+        const { started, done } = cursors[shard.shard]!;
         const to = started > done ? started : Math.min(lastSweepable, done + MAX_SLOTS_PER_CHUNK);
         const slots: number[] = [];
-        for (let s = from; s <= to; s++) slots.push(s);
-        if (slots.length > 0 && to > started) {
-          await this.states.setStarted(shard, to);
-          started = to;
-        }
-        const outcome = await this.sweepChunk(shard, slots, started, limit);
-        lost += outcome.lost;
-        if (slots.length > 0) done = slots.at(-1)!;
-        if (done >= lastSweepable && outcome.dueTaken < MAX_DUE_PER_CHUNK) break;
+        for (let slot = done + 1; slot <= to; slot++) slots.push(slot);
+        return { shard, slots, started: Math.max(started, to), dueTaken: 0 };
+      });
+      await this.states.setStarted(
+        chunks
+          .filter((c) => c.started > cursors[c.shard.shard]!.started)
+          .map((c) => ({ shard: c.shard, slot: c.started })),
+      );
+      const entries = await this.states.wheelEntries(chunks, MAX_DUE_PER_CHUNK);
+      const buckets = new Set<number>();
+      entries.forEach((e, i) => {
+        chunks[i]!.dueTaken = e.dueTaken;
+        for (const b of e.buckets) buckets.add(b);
+      });
+      if (buckets.size > 0) lost += await this.sweepBuckets([...buckets], limitFor, chunks);
+      await this.states.finishSweep(chunks);
+      for (const c of chunks) {
+        cursors[c.shard.shard] = {
+          started: c.started,
+          done: c.slots.at(-1) ?? cursors[c.shard.shard]!.done,
+        };
       }
+      const more = chunks.some(
+        (c) => cursors[c.shard.shard]!.done < lastSweepable || c.dueTaken >= MAX_DUE_PER_CHUNK,
+      );
+      if (!more) return lost;
     }
-    return lost;
   }
 
-  private async sweepChunk(
-    shard: ShardKeys,
-    slots: number[],
-    started: number,
-    limit: number,
-  ): Promise<{ lost: number; dueTaken: number }> {
-    const { buckets, dueTaken } = await this.states.wheelEntries(shard, slots, MAX_DUE_PER_CHUNK);
-    let lost = 0;
-    if (buckets.length > 0) {
-      const before = await this.states.readBuckets(buckets);
-      const claims: MeterUpdate[] = [];
-      const gone: { meterId: string; packed: Buffer; agg: string }[] = [];
-      for (const meters of before.values())
-        for (const m of meters) {
-          if (m.state.status === 'lost' || m.state.deadline > limit) continue;
-          const meter = this.fleet.meter(m.meterId);
-          if (!meter?.active) gone.push(forgetting(m));
-          else claims.push(this.claim(m.meterId, limit));
-        }
-      if (gone.length > 0) {
-        await this.states.forgetMeters(gone);
-        forgotten.inc(gone.length);
+  private async sweepBuckets(
+    buckets: number[],
+    limitFor: (m: StoredMeterState) => number,
+    chunks: SweepChunk[],
+  ): Promise<number> {
+    const before = await this.states.readBuckets(buckets);
+    const claims: MeterUpdate[] = [];
+    const gone: { meterId: string; packed: Buffer; agg: string }[] = [];
+    for (const meters of before.values())
+      for (const m of meters) {
+        if (m.state.status === 'lost') continue;
+        const limit = limitFor(m.state);
+        if (m.state.deadline > limit) continue;
+        const meter = this.fleet.meter(m.meterId);
+        if (!meter?.active) gone.push(forgetting(m));
+        else claims.push(this.claim(m.meterId, limit));
       }
-      // Meters still held by a pending transition stay due and come back through the due list.
-      lost = (await this.updates.apply(claims, 500)).published;
-      await this.rearm(buckets, started);
+    if (gone.length > 0) {
+      await this.states.forgetMeters(gone);
+      forgotten.inc(gone.length);
     }
-    await this.states.finishSweep(shard, slots, dueTaken);
-    return { lost, dueTaken };
+    // Meters still held by a pending transition, or whose partition's input is behind, stay
+    // due: the rearm lists their bucket again, in the due list if the deadline has passed.
+    const lost = (await this.updates.apply(claims, 500)).published;
+    await this.rearm(buckets, chunks);
+    return lost;
   }
 
   private claim(meterId: string, limit: number): MeterUpdate {
@@ -150,16 +175,19 @@ export class DetectSilenceService {
   }
 
   /** Lists each bucket again at its earliest remaining deadline (after this sweep's writes). */
-  private async rearm(buckets: number[], started: number): Promise<void> {
+  private async rearm(buckets: number[], chunks: SweepChunk[]): Promise<void> {
+    const layout = this.states.layout;
     const after = await this.states.readBuckets(buckets);
-    const items: { bucket: number; slot: number }[] = [];
+    const items: { bucket: number; slot: number; started: number }[] = [];
     for (const [bucket, meters] of after) {
       let earliest = Infinity;
       for (const m of meters)
         if (m.state.status !== 'lost') earliest = Math.min(earliest, m.state.deadline);
-      if (earliest !== Infinity) items.push({ bucket, slot: this.states.layout.slotOf(earliest) });
+      if (earliest === Infinity) continue;
+      const started = chunks[layout.bucketAddress(bucket).shard]!.started;
+      items.push({ bucket, slot: layout.slotOf(earliest), started });
     }
-    await this.states.armBuckets(items, started);
+    await this.states.armBuckets(items);
   }
 
   private async forgetQueued(): Promise<void> {

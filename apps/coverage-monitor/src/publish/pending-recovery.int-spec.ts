@@ -3,7 +3,7 @@ import { createKafka } from '@meterlink/kafka';
 import { createRedis } from '@meterlink/redis';
 import { Platform, TopicRecorder, eventually, infraEnv } from '@meterlink/testing';
 import { FixtureProducer, runTag } from '../test-support/coverage-fixtures';
-import { StateLayout } from '../state/layout';
+import { DEFAULT_LAYOUT, StateLayout } from '../state/layout';
 import { encodePending, meterEventRecord } from './coverage-events.publisher';
 
 /**
@@ -23,7 +23,7 @@ describe('coverage-monitor recovery of transitions a crash left pending', () => 
   const recorder = new TopicRecorder(kafka, [TOPICS.coverageEvents.name]);
   const producer = new FixtureProducer(kafka);
   const redis = createRedis(infra.REDIS_URL, 'int-recovery');
-  const layout = new StateLayout({ shards: 16, buckets: 65_536, slotMs: 250 });
+  const layout = new StateLayout(DEFAULT_LAYOUT);
 
   beforeAll(async () => {
     await recorder.start();

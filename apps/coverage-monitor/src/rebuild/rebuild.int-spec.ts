@@ -12,7 +12,7 @@ import {
   runTag,
   type FixtureMeter,
 } from '../test-support/coverage-fixtures';
-import { CARRIERS_KEY, StateLayout } from '../state/layout';
+import { CARRIERS_KEY, DEFAULT_LAYOUT, StateLayout } from '../state/layout';
 import { decodeMeterState, type StoredMeterState } from '../state/meter-state.codec';
 
 const run = promisify(execFile);
@@ -27,7 +27,6 @@ describe('coverage-monitor state rebuilt from Kafka', () => {
     logTag: 'int-coverage-rebuild',
     extraEnv: {
       'coverage-monitor': {
-        COVERAGE_SWEEP_INTERVAL_MS: '100',
         COVERAGE_OUTAGE_EVAL_INTERVAL_MS: '250',
         COVERAGE_LEADER_TTL_MS: '1500',
       },
@@ -37,7 +36,7 @@ describe('coverage-monitor state rebuilt from Kafka', () => {
   const recorder = new TopicRecorder(kafka, [TOPICS.coverageEvents.name]);
   const producer = new FixtureProducer(kafka);
   const redis = createRedis(infra.REDIS_URL, 'int-rebuild');
-  const layout = new StateLayout({ shards: 16, buckets: 65_536, slotMs: 250 });
+  const layout = new StateLayout(DEFAULT_LAYOUT);
   let loop: ReportLoop | undefined;
 
   beforeAll(async () => {

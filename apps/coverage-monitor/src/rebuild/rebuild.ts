@@ -90,7 +90,7 @@ export class CoverageRebuild {
       this.kafka,
       TOPICS.meterConnectivity.name,
       now - options.reportsSinceMs,
-      async (_, messages) => {
+      async (partition, messages) => {
         const batch: Report[] = [];
         for (const m of messages) {
           const parsed = meterConnectivityRecordSchema.safeParse(
@@ -101,7 +101,7 @@ export class CoverageRebuild {
           meters.add(parsed.data.meterId);
         }
         reports += batch.length;
-        await this.signal.applyReports(batch, 'silent');
+        await this.signal.applyReports(batch, 'silent', partition);
       },
       { timeoutMs: 60 * 60_000, groupPrefix: 'coverage-monitor.rebuild' },
     );

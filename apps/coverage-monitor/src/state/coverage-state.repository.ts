@@ -235,19 +235,16 @@ export class CoverageStateRepository {
   }
 
   /** Arms buckets at their earliest remaining deadline slot (see ARM_BUCKET). */
-  async armBuckets(
-    items: readonly { bucket: number; slot: number }[],
-    startedSlot: number,
-  ): Promise<void> {
+  async armBuckets(items: readonly { bucket: number; slot: number; started: number }[]) {
     if (items.length === 0) return;
     const pipeline = this.redis.pipeline();
-    for (const { bucket, slot } of items) {
+    for (const { bucket, slot, started } of items) {
       const a = this.layout.bucketAddress(bucket);
       (pipeline as unknown as ScriptCommander).covArm(
         a.keys.bucket(bucket),
         a.keys.wheel(Math.max(slot, 0)),
         a.keys.due,
-        String(startedSlot),
+        String(started),
         String(slot),
         String(bucket),
       );
@@ -265,33 +262,53 @@ export class CoverageStateRepository {
     }));
   }
 
-  async setStarted(shard: ShardKeys, slot: number): Promise<void> {
-    await this.redis.set(shard.cursor, String(slot));
+  /** Marks wheel slots as being swept (writes then no longer count on entries there). */
+  async setStarted(items: readonly { shard: ShardKeys; slot: number }[]): Promise<void> {
+    if (items.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    for (const { shard, slot } of items) pipeline.set(shard.cursor, String(slot));
+    await exec(pipeline);
   }
 
-  /** Buckets listed in some wheel slots of a shard, and in its due list (up to `dueLimit`). */
+  /** Per shard, the buckets listed in some wheel slots and in its due list (up to `dueLimit`). */
   async wheelEntries(
-    shard: ShardKeys,
-    slots: readonly number[],
+    chunks: readonly { shard: ShardKeys; slots: readonly number[] }[],
     dueLimit: number,
-  ): Promise<{ buckets: number[]; dueTaken: number }> {
+  ): Promise<{ buckets: number[]; dueTaken: number }[]> {
     const pipeline = this.redis.pipeline();
-    for (const slot of slots) pipeline.lrange(shard.wheel(slot), 0, -1);
-    pipeline.lrange(shard.due, 0, dueLimit - 1);
+    for (const { shard, slots } of chunks) {
+      for (const slot of slots) pipeline.lrange(shard.wheel(slot), 0, -1);
+      pipeline.lrange(shard.due, 0, dueLimit - 1);
+    }
     const replies = (await exec(pipeline)) as string[][];
-    const buckets = new Set<number>();
-    for (const list of replies) for (const b of list) buckets.add(Number(b));
-    return { buckets: [...buckets], dueTaken: replies.at(-1)?.length ?? 0 };
+    let i = 0;
+    return chunks.map(({ slots }) => {
+      const buckets = new Set<number>();
+      for (let k = 0; k < slots.length; k++) for (const b of replies[i++]!) buckets.add(Number(b));
+      const due = replies[i++]!;
+      for (const b of due) buckets.add(Number(b));
+      return { buckets: [...buckets], dueTaken: due.length };
+    });
   }
 
   /** The slots were swept and the due entries taken: drop them and move the cursors. */
-  async finishSweep(shard: ShardKeys, slots: readonly number[], dueTaken: number): Promise<void> {
+  async finishSweep(
+    chunks: readonly { shard: ShardKeys; slots: readonly number[]; dueTaken: number }[],
+  ): Promise<void> {
     const pipeline = this.redis.pipeline();
-    if (slots.length > 0) pipeline.unlink(...slots.map((s) => shard.wheel(s)));
-    if (dueTaken > 0) pipeline.ltrim(shard.due, dueTaken, -1);
-    const last = slots.at(-1);
-    if (last !== undefined) pipeline.set(shard.done, String(last));
-    await exec(pipeline);
+    let commands = 0;
+    for (const { shard, slots, dueTaken } of chunks) {
+      if (slots.length > 0) {
+        pipeline.unlink(...slots.map((s) => shard.wheel(s)));
+        pipeline.set(shard.done, String(slots.at(-1)));
+        commands += 2;
+      }
+      if (dueTaken > 0) {
+        pipeline.ltrim(shard.due, dueTaken, -1);
+        commands++;
+      }
+    }
+    if (commands > 0) await exec(pipeline);
   }
 
   async pendingEntries(): Promise<PendingEntry[]> {

@@ -29,6 +29,14 @@ export interface Layout {
   slotMs: number;
 }
 
+/**
+ * 16 shards: enough Cluster slots to spread over a cluster's nodes, few enough to sum every
+ * second. 65,536 buckets: ~15 meters each at a million meters and still under the 128-entry
+ * listpack limit at several million. 100 ms wheel slots: a deadline waits at most that long for
+ * its slot to be swept.
+ */
+export const DEFAULT_LAYOUT: Layout = { shards: 16, buckets: 65_536, slotMs: 100 };
+
 export const LAYOUT_VERSION = 1;
 export const LAYOUT_KEY = 'cov:layout';
 export const DICT_KEY = 'cov:dict';

@@ -16,13 +16,14 @@ const state: StoredMeterState = {
   deadline: Date.UTC(2026, 10, 24, 10, 37, 32, 623),
   carrierIdx: 513,
   regionIdx: 65_535,
+  partition: 5,
   iccid: '8944150000000000017',
 };
 
 describe('packed meter state', () => {
   it('round-trips every field in under 40 bytes', () => {
     const packed = encodeMeterState(state);
-    expect(packed.length).toBe(37);
+    expect(packed.length).toBe(39);
     expect(decodeMeterState(packed)).toEqual(state);
   });
 
@@ -48,6 +49,7 @@ describe('packed meter state', () => {
   it('refuses what it cannot represent', () => {
     expect(() => encodeMeterState({ ...state, iccid: 'ABC' })).toThrow('cannot be packed');
     expect(() => encodeMeterState({ ...state, carrierIdx: 70_000 })).toThrow('out of range');
+    expect(() => encodeMeterState({ ...state, partition: 70_000 })).toThrow('out of range');
     expect(() => decodeMeterState(Buffer.from([9, 0]))).toThrow('format');
   });
 });

@@ -14,11 +14,13 @@ export interface StoredMeterState {
   deadline: number;
   carrierIdx: number;
   regionIdx: number;
+  /** The meter.connectivity.v1 partition its reports arrive on (its silence waits for that one). */
+  partition: number;
   iccid: string;
 }
 
 /**
- * Fixed binary layout, 27 bytes plus the ICCID in BCD (37 for a 19-digit ICCID), so a meter
+ * Fixed binary layout, 29 bytes plus the ICCID in BCD (39 for a 19-digit ICCID), so a meter
  * costs about its id plus 40 bytes in a listpack bucket. Changing it means a new format byte (and
  * decoding both) or a rebuild.
  *
@@ -29,13 +31,15 @@ export interface StoredMeterState {
  *   10-15  lastSeq, u48 (saturates)
  *   16-21  deadline, epoch ms, u48
  *   22-23  carrier number, 24-25 region number (u16)
- *   26     ICCID digit count | 0x80 when it ends in F
- *   27-    ICCID digits, two per byte
+ *   26-27  input partition (u16)
+ *   28     ICCID digit count | 0x80 when it ends in F
+ *   29-    ICCID digits, two per byte
  */
 export const FORMAT = 1;
 export const STATUS_OFFSET = 1;
 export const DEADLINE_OFFSET = 16;
-const HEADER_BYTES = 27;
+const HEADER_BYTES = 29;
+const ICCID_LENGTH_OFFSET = 28;
 const U48_MAX = 2 ** 48 - 1;
 const STATUSES: readonly CoverageStatus[] = ['ok', 'degraded', 'lost'];
 
@@ -46,8 +50,8 @@ export function encodeMeterState(state: StoredMeterState): Buffer {
   const trailingF = state.iccid.endsWith('F');
   const digits = trailingF ? state.iccid.slice(0, -1) : state.iccid;
   if (!/^[0-9]{1,31}$/.test(digits)) throw new Error(`ICCID ${state.iccid} cannot be packed`);
-  if (state.carrierIdx > 0xffff || state.regionIdx > 0xffff)
-    throw new Error('carrier or region number out of range');
+  if (state.carrierIdx > 0xffff || state.regionIdx > 0xffff || state.partition > 0xffff)
+    throw new Error('carrier, region or partition number out of range');
   // Every byte is written below; the pooled allocation saves a zero-fill and GC work per write.
   const out = Buffer.allocUnsafe(HEADER_BYTES + Math.ceil(digits.length / 2));
   out[0] = FORMAT;
@@ -59,7 +63,8 @@ export function encodeMeterState(state: StoredMeterState): Buffer {
   out.writeUIntBE(u48(state.deadline), DEADLINE_OFFSET, 6);
   out.writeUInt16BE(state.carrierIdx, 22);
   out.writeUInt16BE(state.regionIdx, 24);
-  out[26] = digits.length | (trailingF ? 0x80 : 0);
+  out.writeUInt16BE(state.partition, 26);
+  out[ICCID_LENGTH_OFFSET] = digits.length | (trailingF ? 0x80 : 0);
   for (let i = 0; i < digits.length; i += 2) {
     const high = digits.charCodeAt(i) - 48;
     const low = i + 1 < digits.length ? digits.charCodeAt(i + 1) - 48 : 0;
@@ -74,7 +79,7 @@ export function decodeMeterState(packed: Buffer): StoredMeterState {
   const statusByte = packed[STATUS_OFFSET]!;
   const status = STATUSES[statusByte & 0x0f];
   if (!status) throw new Error(`unknown coverage status ${statusByte & 0x0f}`);
-  const lengthByte = packed[26]!;
+  const lengthByte = packed[ICCID_LENGTH_OFFSET]!;
   const count = lengthByte & 0x1f;
   let iccid = '';
   for (let i = 0; i < count; i++) {
@@ -92,6 +97,7 @@ export function decodeMeterState(packed: Buffer): StoredMeterState {
     deadline: packed.readUIntBE(DEADLINE_OFFSET, 6),
     carrierIdx: packed.readUInt16BE(22),
     regionIdx: packed.readUInt16BE(24),
+    partition: packed.readUInt16BE(26),
     iccid,
   };
 }

@@ -29,6 +29,8 @@ export interface MeterPlan {
   next: MeterCoverageState;
   /** The meter reports slowly (daily battery meters): its aggregate class. */
   slow: boolean;
+  /** The input partition of the report applied; the stored one when no report is. */
+  partition?: number;
   events: Publication[];
 }
 
@@ -170,6 +172,7 @@ export class MeterUpdatesService {
         deadline: plan.next.deadline,
         carrierIdx: this.dictionary.carrierIdx(plan.next.carrierId),
         regionIdx: this.dictionary.regionIdx(plan.next.region),
+        partition: plan.partition ?? current?.stored.partition ?? 0,
         iccid: plan.next.iccid,
       };
       const next = encodeMeterState(stored);

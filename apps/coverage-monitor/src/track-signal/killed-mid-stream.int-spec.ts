@@ -15,7 +15,7 @@ import {
   type FixtureMeter,
   type ReportInput,
 } from '../test-support/coverage-fixtures';
-import { StateLayout } from '../state/layout';
+import { DEFAULT_LAYOUT, StateLayout } from '../state/layout';
 
 const ROUNDS = 80;
 const ROUND_MS = 100;
@@ -33,7 +33,6 @@ describe('coverage-monitor killed mid-stream', () => {
     logTag: 'int-coverage-kill',
     extraEnv: {
       'coverage-monitor': {
-        COVERAGE_SWEEP_INTERVAL_MS: '100',
         COVERAGE_LEADER_TTL_MS: '1500',
         // Outages are another test's subject; here they would only add restatements.
         COVERAGE_OUTAGE_MIN_AFFECTED: '1000000',
@@ -163,7 +162,7 @@ describe('coverage-monitor killed mid-stream', () => {
       },
     );
     // Nothing is left pending, and a fence on every partition is behind anything published.
-    const layout = new StateLayout({ shards: 16, buckets: 65_536, slotMs: 250 });
+    const layout = new StateLayout(DEFAULT_LAYOUT);
     await eventually(
       async () => {
         for (const shard of layout.shards) {

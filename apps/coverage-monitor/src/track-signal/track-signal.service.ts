@@ -54,7 +54,7 @@ export class TrackSignalService {
   async applyBatch(batch: ConsumedBatch<MeterConnectivityRecord>): Promise<void> {
     const started = process.hrtime.bigint();
     batchRecords.observe(batch.records.length);
-    await this.applyReports(batch.records, 'publish');
+    await this.applyReports(batch.records, 'publish', batch.partition);
     const last = batch.records.at(-1);
     if (last)
       await this.states.saveProgress(
@@ -66,7 +66,11 @@ export class TrackSignalService {
   }
 
   /** Reports of one partition, in order; `silent` updates state only (see MeterUpdatesService). */
-  async applyReports(records: readonly Report[], mode: 'publish' | 'silent'): Promise<void> {
+  async applyReports(
+    records: readonly Report[],
+    mode: 'publish' | 'silent',
+    partition: number,
+  ): Promise<void> {
     const byMeter = new Map<string, { meter: WatchedMeter; reports: Report[] }>();
     let unknown = 0;
     for (const record of records) {
@@ -89,7 +93,7 @@ export class TrackSignalService {
         this.log.warn({ count: unknown }, 'connectivity from meters not active in the fleet view');
     }
     const result = await this.updates.apply(
-      [...byMeter.values()].map(({ meter, reports: r }) => this.update(meter, r)),
+      [...byMeter.values()].map(({ meter, reports: r }) => this.update(meter, r, partition)),
       2_000,
       mode,
     );
@@ -101,7 +105,7 @@ export class TrackSignalService {
       );
   }
 
-  private update(meter: WatchedMeter, records: Report[]): MeterUpdate {
+  private update(meter: WatchedMeter, records: Report[], partition: number): MeterUpdate {
     const policy = this.policyFor(meter.kind, meter.region);
     const slow = meter.reportIntervalS > this.config.COVERAGE_OUTAGE_RESPONSIVE_INTERVAL_S;
     let counted = false;
@@ -150,7 +154,7 @@ export class TrackSignalService {
           if (records.length > applied) reports.inc({ outcome: 'late' }, records.length - applied);
         }
         if (applied === 0 || !state) return null;
-        return { next: state, slow, events };
+        return { next: state, slow, events, partition };
       },
     };
   }
