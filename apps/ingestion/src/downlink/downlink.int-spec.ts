@@ -1,5 +1,12 @@
 import mqtt, { type MqttClient } from 'mqtt';
-import { Platform, TEST_CATALOGUE, infraEnv, manifestOf, testMeters } from '@meterlink/testing';
+import {
+  Platform,
+  TEST_CATALOGUE,
+  eventually,
+  infraEnv,
+  manifestOf,
+  testMeters,
+} from '@meterlink/testing';
 
 /**
  * The ESipa round trip through the real broker and Kafka: a meter's poll goes up through
@@ -41,11 +48,8 @@ describe('ingestion downlink', () => {
       reconnectPeriod: 0,
     });
     const received: { topic: string; body: Record<string, unknown> }[] = [];
-    const answered = new Promise<void>((resolve) => {
-      client!.on('message', (topic, payload) => {
-        received.push({ topic, body: JSON.parse(payload.toString()) as Record<string, unknown> });
-        resolve();
-      });
+    client.on('message', (topic, payload) => {
+      received.push({ topic, body: JSON.parse(payload.toString()) as Record<string, unknown> });
     });
     await client.subscribeAsync(`mtr/v1/${id}/down/#`, { qos: 1 });
     await client.publishAsync(
@@ -59,12 +63,10 @@ describe('ingestion downlink', () => {
       }),
       { qos: 1 },
     );
-    await Promise.race([
-      answered,
-      new Promise((_, reject) =>
-        setTimeout(() => reject(new Error('no answer on down/esipa within 30 s')), 30_000),
-      ),
-    ]);
+    await eventually(() => received.length > 0, {
+      timeoutMs: 30_000,
+      what: 'an answer on down/esipa',
+    });
     expect(received.map((m) => [m.topic, m.body.type])).toEqual([
       [`mtr/v1/${id}/down/esipa`, 'noEimPackageAvailable'],
     ]);
