@@ -11,12 +11,11 @@ import {
 import { type BatchingProducer, ensureTopics } from '@meterlink/kafka';
 import { HealthRegistry } from '@meterlink/observability';
 import { createPool, migrate, pingPostgres, type Pool } from '@meterlink/postgres';
-import { ObservabilityModule } from '@meterlink/service-kit';
 import { FileDeviceCaStore } from '@meterlink/device-pki';
 import { createLogger } from '@meterlink/observability';
 import type { RegistryConfig } from './config';
 import { KAFKA, PG_POOL, PRODUCER, REGISTRY_CONFIG } from './tokens';
-import { ApiAuthGuard } from './auth/api-auth.guard';
+import { ApiAuthGuard, ObservabilityModule, OPERATOR_API_TOKENS } from '@meterlink/service-kit';
 import { DynsecClient } from './broker/dynsec.client';
 import { BrokerCredentialsService } from './broker/broker-credentials.service';
 import { FleetPublisherService } from './fleet-publisher/fleet-publisher.service';
@@ -166,6 +165,7 @@ export class RegistryModule {
                 })
               : null,
         },
+        { provide: OPERATOR_API_TOKENS, useValue: config.REGISTRY_API_TOKENS },
         ApiAuthGuard,
         MetersRepository,
         ImportsRepository,

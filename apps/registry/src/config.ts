@@ -9,20 +9,7 @@ export const registryConfigSchema = z.object({
   MQTT_ADMIN_USERNAME: z.string().min(1),
   MQTT_ADMIN_PASSWORD: env.secret(),
   /** Operator API tokens: `token:role` pairs, comma-separated; roles viewer, operator, admin. */
-  REGISTRY_API_TOKENS: env
-    .csv()
-    .pipe(
-      z
-        .array(
-          z
-            .string()
-            .regex(
-              /^[^:]{16,}:(viewer|operator|admin)$/,
-              'each entry must be <token of 16+ chars>:<viewer|operator|admin>',
-            ),
-        )
-        .min(1),
-    ),
+  REGISTRY_API_TOKENS: env.apiTokens(),
   /** Manifest lines stored per transaction (and per fleet-topic and broker batch). */
   IMPORT_BATCH_SIZE: env.int(1000, 1),
   /** Batches of one import in flight at once: parsing, storing, publishing and broker overlap. */

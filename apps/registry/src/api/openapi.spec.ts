@@ -11,7 +11,7 @@ import {
 import { CatalogueController } from '../catalogue/catalogue.controller';
 import { ImportsController } from '../imports/imports.controller';
 import { AuditController } from '../audit/audit.controller';
-import { ApiAuthGuard } from '../auth/api-auth.guard';
+import { ApiAuthGuard } from '@meterlink/service-kit';
 import { OpenApiController } from './openapi.controller';
 import { API_OPERATIONS, buildOpenApiDocument } from './openapi';
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { meterIdSchema } from '@meterlink/contracts';
-import type { Role } from '../auth/api-auth.guard';
+import type { Role } from '@meterlink/service-kit';
 import {
   API_COMPONENTS,
   auditQuerySchema,

@@ -1,6 +1,6 @@
 import { Controller, Get, Query, UseGuards } from '@nestjs/common';
 import type { z } from 'zod';
-import { ApiAuthGuard, RequiresRole } from '../auth/api-auth.guard';
+import { ApiAuthGuard, RequiresRole } from '@meterlink/service-kit';
 import { auditQuerySchema, type auditListSchema } from '../api/api-schemas';
 import { parseRequest } from '../api/validation';
 import { AuditLogRepository } from './audit-log.repository';

@@ -1,7 +1,7 @@
 import { Controller, Get, NotFoundException, Param, UseGuards } from '@nestjs/common';
 import type { z } from 'zod';
 import type { CarrierCatalogue } from '@meterlink/contracts';
-import { ApiAuthGuard, RequiresRole } from '../auth/api-auth.guard';
+import { ApiAuthGuard, RequiresRole } from '@meterlink/service-kit';
 import type {
   carrierListSchema,
   carrierViewSchema,

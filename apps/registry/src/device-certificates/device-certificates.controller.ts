@@ -18,7 +18,7 @@ import {
 } from '@nestjs/common';
 import { z } from 'zod';
 import { REVOCATION_REASONS, type RevocationReason } from '@meterlink/device-pki';
-import { ApiAuthGuard, RequiresRole, type AuthenticatedRequest } from '../auth/api-auth.guard';
+import { ApiAuthGuard, RequiresRole, type AuthenticatedRequest } from '@meterlink/service-kit';
 import {
   DeviceCertificateError,
   DeviceCertificatesService,

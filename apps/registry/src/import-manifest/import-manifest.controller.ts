@@ -9,7 +9,7 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import { carrierCatalogueSchema } from '@meterlink/contracts';
-import { ApiAuthGuard, RequiresRole, type AuthenticatedRequest } from '../auth/api-auth.guard';
+import { ApiAuthGuard, RequiresRole, type AuthenticatedRequest } from '@meterlink/service-kit';
 import { ImportManifestService } from './import-manifest.service';
 import {
   ImportCatalogueService,

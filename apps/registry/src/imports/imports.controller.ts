@@ -8,7 +8,7 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import { z } from 'zod';
-import { ApiAuthGuard, RequiresRole } from '../auth/api-auth.guard';
+import { ApiAuthGuard, RequiresRole } from '@meterlink/service-kit';
 import {
   importListQuerySchema,
   type importListSchema,

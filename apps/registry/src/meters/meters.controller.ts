@@ -13,7 +13,7 @@ import type { z } from 'zod';
 import type { FleetMeterRecord } from '@meterlink/contracts';
 import { meterListQuerySchema, type meterPageSchema } from '../api/api-schemas';
 import { parseRequest } from '../api/validation';
-import { ApiAuthGuard, RequiresRole, type AuthenticatedRequest } from '../auth/api-auth.guard';
+import { ApiAuthGuard, RequiresRole, type AuthenticatedRequest } from '@meterlink/service-kit';
 import { MetersRepository } from './meters.repository';
 import { DecommissionMeterService } from '../decommission-meter/decommission-meter.service';
 

@@ -47,6 +47,22 @@ export const env = {
       .default(fallback ? 'true' : 'false')
       .transform((v) => v === 'true' || v === '1'),
   secret: () => z.string().min(8, 'must be at least 8 characters'),
+  /** Operator API tokens: `token:role` pairs, comma-separated; roles viewer, operator, admin. */
+  apiTokens: () =>
+    env
+      .csv()
+      .pipe(
+        z
+          .array(
+            z
+              .string()
+              .regex(
+                /^[^:]{16,}:(viewer|operator|admin)$/,
+                'each entry must be <token of 16+ chars>:<viewer|operator|admin>',
+              ),
+          )
+          .min(1),
+      ),
   logLevel: () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
 };
 

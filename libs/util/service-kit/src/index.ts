@@ -1,2 +1,3 @@
 export * from './bootstrap';
 export * from './observability.module';
+export * from './operator-auth';

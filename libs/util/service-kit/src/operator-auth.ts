@@ -10,8 +10,6 @@ import {
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
-import { REGISTRY_CONFIG } from '../tokens';
-import type { RegistryConfig } from '../config';
 
 export type Role = 'viewer' | 'operator' | 'admin';
 const RANK: Record<Role, number> = { viewer: 1, operator: 2, admin: 3 };
@@ -27,6 +25,12 @@ export interface Operator {
 export type AuthenticatedRequest = Request & { operator?: Operator };
 
 /**
+ * The operator API tokens of a service: `token:role` entries (validated by the service's config
+ * schema with `env.apiTokens()`), provided by each app module under this token.
+ */
+export const OPERATOR_API_TOKENS = Symbol('OPERATOR_API_TOKENS');
+
+/**
  * Bearer tokens from configuration, compared in constant time. Guards the operator API controllers
  * (not health and metrics, which orchestrators and scrapers call without a token).
  */
@@ -34,10 +38,10 @@ export type AuthenticatedRequest = Request & { operator?: Operator };
 export class ApiAuthGuard implements CanActivate {
   private readonly tokens: { token: Buffer; role: Role; id: string }[];
   constructor(
-    @Inject(REGISTRY_CONFIG) config: RegistryConfig,
+    @Inject(OPERATOR_API_TOKENS) entries: readonly string[],
     private readonly reflector: Reflector,
   ) {
-    this.tokens = config.REGISTRY_API_TOKENS.map((entry, index) => {
+    this.tokens = entries.map((entry, index) => {
       const cut = entry.lastIndexOf(':');
       return {
         token: Buffer.from(entry.slice(0, cut)),
