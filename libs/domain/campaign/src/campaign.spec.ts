@@ -12,7 +12,7 @@ import {
   type CampaignStep,
 } from './campaign';
 import type { WaveCounts } from './gate';
-import { seeded } from './testing/seeded-random';
+import { seeded } from '@meterlink/testing';
 
 const wave = (size: number, counts: Partial<Omit<WaveCounts, 'size'>> = {}): WaveCounts => ({
   size,

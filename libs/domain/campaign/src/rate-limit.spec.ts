@@ -7,7 +7,7 @@ import {
   type RateLimitConfig,
   type TokenBucket,
 } from './rate-limit';
-import { seeded } from './testing/seeded-random';
+import { seeded } from '@meterlink/testing';
 
 const T0 = 1_700_000_000_000;
 const PER_SECOND: RateLimitConfig = { perMinute: 60, burst: 10 };

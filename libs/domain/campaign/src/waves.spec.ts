@@ -1,5 +1,5 @@
 import { CampaignPolicyError } from './campaign-policy.error';
-import { seeded } from './testing/seeded-random';
+import { seeded } from '@meterlink/testing';
 import {
   DEFAULT_WAVE_PLAN,
   nominalWaveSize,

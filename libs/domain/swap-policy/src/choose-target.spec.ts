@@ -11,7 +11,7 @@ import {
   type TariffFacts,
 } from './choose-target';
 import type { InventoryProfile } from './decide-swap';
-import { seeded, type Seeded } from './testing/seeded-random';
+import { seeded, type Seeded } from '@meterlink/testing';
 
 const MIN = 60_000;
 const HOUR = 3_600_000;

@@ -1,4 +1,6 @@
-/** Seeded generator for property-style tests (mulberry32): a failing seed replays exactly. */
+/**
+ * Seeded generator for property-style unit tests (mulberry32): a failing seed replays exactly.
+ */
 export interface Seeded {
   /** Uniform in [0, 1). */
   next(): number;
