@@ -1,4 +1,5 @@
 export * from './eventually';
+export * from './seeded-random';
 export * from './infrastructure';
 export * from './topic-recorder';
 export * from './service-process';
@@ -8,4 +9,3 @@ export * from './kafka-outage';
 export * from './meter-load';
 export * from './metrics';
 export * from './dynsec';
-export * from './seeded-random';
