@@ -10,7 +10,6 @@ import {
   type MeterKind,
   type OutageOverride,
   type OutagePolicy,
-  type PolicyOverride,
 } from '@meterlink/coverage-domain';
 
 const number = (fallback: number) => z.coerce.number().finite().default(fallback);
@@ -70,7 +69,7 @@ const outageOverrideSchema = z
       entryRise: o.entryRise,
       exitExcess: o.exitExcess,
       recoveryHoldMs: o.recoveryHoldS === undefined ? undefined : o.recoveryHoldS * 1000,
-    } as Partial<OutagePolicy>,
+    },
   }));
 
 /** A JSON array in an environment variable, each element checked by `element`. */
@@ -160,7 +159,7 @@ export const coverageConfigSchema = z
           });
       }
     // Every outage policy an override makes (and the base) must be able to open and heal.
-    const base = outagePolicyOf(config as CoverageConfig);
+    const base = outagePolicyOf(config);
     const groups: [string, string][] = [
       ['(any)', '(any)'],
       ...config.COVERAGE_OUTAGE_OVERRIDES.map((o): [string, string] => [
