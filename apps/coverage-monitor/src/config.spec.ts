@@ -12,7 +12,7 @@ describe('coverage-monitor outage overrides (COVERAGE_OUTAGE_OVERRIDES)', () => 
         { region: 'rural', minPopulation: 10, minAffected: 5, recoveryHoldS: 600 },
         { region: 'rural', carrierId: 'carrier-c', windowS: 1800 },
       ]),
-    }) as CoverageConfig;
+    });
     expect(outagePolicyFor(config, 'carrier-a', 'north')).toEqual({
       ...DEFAULT_OUTAGE_POLICY,
       minAffected: 8,
