@@ -105,10 +105,12 @@ describe('consumption determinants under a time-of-use tariff', () => {
     expect([a.consumption, b.consumption]).toEqual([rational(200), rational(400)]);
     expect([a.endExtrapolated, b.endExtrapolated]).toEqual([false, false]);
 
-    // 1 Wh over the same 30 min: 1/3 Wh before midnight, 2/3 after, exactly.
+    // 1 Wh over the same 30 min: 1/3 Wh before midnight, floored to the µWh (0.333333), and
+    // the rest after (0.666667): the two still add up to the 1 Wh the register counted.
     const one = [readings[0] as RegisterReading, { at: ms('2026-12-01T00:20:00Z'), value: 10_001 }];
-    expect(determinants(one, nov, 1800).consumption).toEqual(rational(1, 3));
-    expect(determinants(one, dec, 1800).consumption).toEqual(rational(2, 3));
+    expect(determinants(one, nov, 1800).consumption).toEqual(rational(333_333, 1_000_000));
+    expect(determinants(one, dec, 1800).consumption).toEqual(rational(666_667, 1_000_000));
+    expect(determinants(one, nov, 1800).endValue).toEqual(rational(10_000_333_333, 1_000_000));
   });
 
   it('spreads a gap over time and flags the bands it was spread over as estimated', () => {
