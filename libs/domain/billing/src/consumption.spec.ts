@@ -1,3 +1,4 @@
+import { BillingError } from './billing.error';
 import {
   computeDeterminants,
   rateConsumption,
@@ -192,6 +193,14 @@ describe('consumption determinants under a time-of-use tariff', () => {
     expect(bandsOf(d)).toEqual({ night: wh(2800), day: wh(5600, true), peak: wh(1200) });
     expect(d.endExtrapolated).toBe(true);
     expect(d.endValue).toEqual(rational(50_000 + 8_800 + 800));
+  });
+
+  it('refuses a reading that is not a whole register value at a whole millisecond', () => {
+    const window = localDay(2026, 11, 16);
+    expect(() => determinants([{ at: window.startMs, value: 1.5 }], window)).toThrow(BillingError);
+    expect(() => determinants([{ at: Number.NaN, value: 1 }], window)).toThrow(
+      /integer epoch-ms time/,
+    );
   });
 
   it('gives the same determinants whatever order the readings arrive in', () => {

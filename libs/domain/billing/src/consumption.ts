@@ -1,4 +1,5 @@
 import type { Register } from '@meterlink/contracts';
+import { BillingError } from './billing.error';
 import { chargeIdOf, type ChargeFlag, type ChargeLine } from './charge-line';
 import {
   formatRational,
@@ -228,11 +229,16 @@ function ascending(
   onConflict?: (detail: string) => void,
 ): readonly RegisterReading[] {
   let ordered = true;
-  for (let i = 1; i < readings.length; i++) {
-    if ((readings[i]?.at ?? 0) <= (readings[i - 1]?.at ?? 0)) {
-      ordered = false;
-      break;
+  let previousAt = -Infinity;
+  for (const r of readings) {
+    if (!Number.isSafeInteger(r.at) || !Number.isSafeInteger(r.value) || r.value < 0) {
+      throw new BillingError(
+        'invalid_input',
+        `a reading needs an integer epoch-ms time and a non-negative integer value, got ${r.at}: ${r.value}`,
+      );
     }
+    if (r.at <= previousAt) ordered = false;
+    previousAt = r.at;
   }
   if (ordered) return readings;
   const sorted = readings
