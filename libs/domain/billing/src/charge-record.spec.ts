@@ -2,6 +2,7 @@ import { billingChargeRecordSchema } from '@meterlink/contracts';
 import { buildEnableTimeline, rateConnectivity } from './connectivity';
 import { toChargeRecord } from './charge-record';
 import { correctionLine, diffChargeLines } from './rerate';
+import { SAMPLE_CARRIER_TARIFFS } from './test-support/fixtures';
 
 const rate = (bytes: number) =>
   rateConnectivity({
@@ -18,18 +19,7 @@ const rate = (bytes: number) =>
     ]),
     usage: [{ at: Date.parse('2026-11-02T00:00:00Z'), carrierId: 'carrier-a', bytes }],
     operations: [],
-    tariffs: new Map([
-      [
-        'carrier-a',
-        {
-          currency: 'EUR',
-          monthlyFeeMinor: 60,
-          perMbMinor: 25,
-          downloadFeeMinor: 150,
-          swapFeeMinor: 20,
-        },
-      ],
-    ]),
+    tariffs: SAMPLE_CARRIER_TARIFFS,
   }).lines;
 
 describe('billing.charges.v1 records', () => {

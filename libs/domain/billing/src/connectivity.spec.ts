@@ -1,4 +1,3 @@
-import type { CarrierTariff } from '@meterlink/contracts';
 import type { ChargeLine } from './charge-line';
 import {
   buildEnableTimeline,
@@ -9,30 +8,8 @@ import {
   type UsageSample,
 } from './connectivity';
 import { formatPeriod } from './period';
+import { SAMPLE_CARRIER_TARIFFS } from './test-support/fixtures';
 
-// provisioning.md's catalogue.
-const TARIFFS = new Map<string, CarrierTariff>([
-  [
-    'carrier-a',
-    {
-      currency: 'EUR',
-      monthlyFeeMinor: 60,
-      perMbMinor: 25,
-      downloadFeeMinor: 150,
-      swapFeeMinor: 20,
-    },
-  ],
-  [
-    'carrier-b',
-    {
-      currency: 'EUR',
-      monthlyFeeMinor: 80,
-      perMbMinor: 18,
-      downloadFeeMinor: 100,
-      swapFeeMinor: 0,
-    },
-  ],
-]);
 const A = { iccid: '8944150000000000017', carrierId: 'carrier-a' };
 const B = { iccid: '8944200000000000022', carrierId: 'carrier-b' };
 const ms = (iso: string): number => Date.parse(iso);
@@ -50,7 +27,7 @@ const rate = (
     timeline: buildEnableTimeline(changes),
     usage,
     operations,
-    tariffs: TARIFFS,
+    tariffs: SAMPLE_CARRIER_TARIFFS,
   });
 
 const byId = (lines: ChargeLine[]) =>
@@ -226,7 +203,7 @@ describe('connectivity rating', () => {
     for (let year = 2026; year <= 2028; year++) {
       for (let month = 1; month <= 12; month++) {
         const period = formatPeriod(year, month);
-        for (const [carrierId, tariff] of TARIFFS) {
+        for (const [carrierId, tariff] of SAMPLE_CARRIER_TARIFFS) {
           const { lines } = rate(period, [
             {
               at: ms('2025-12-31T23:00:00Z'),
