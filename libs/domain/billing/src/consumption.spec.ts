@@ -313,6 +313,28 @@ describe('consumption rating', () => {
     expect(lines.every((l) => l.currency === 'GBP' && l.tariffId === 'residential-tou')).toBe(true);
   });
 
+  it('rates October 2026 (745 local hours, the autumn change) into band lines', () => {
+    // 1,000 Wh per real hour. The London month is 30 Sep 23:00Z → 1 Nov 00:00Z: 745 h.
+    // 1 Oct 2026 is a Thursday: 22 weekdays, 9 weekend days; 25 Oct has a second 01:00–02:00.
+    //   night: 31 × 7 + 1 = 218 kWh × 12.5 = 2,725
+    //   peak:  22 × 3     =  66 kWh × 38   = 2,508
+    //   day:   22 × 14 + 9 × 17 = 461 kWh × 24.5 = 11,294.5 → half-even 11,294
+    const readings = readingSeries('2026-09-30T22:00:00Z', 15, 4 * (745 + 2), () => 250);
+    const { lines } = rateConsumption({
+      meterId: 'EM-0000001',
+      period: '2026-10',
+      tariff: tou,
+      readings: { energy_import_wh: readings },
+      reportIntervalS: QUARTER_HOUR_S,
+    });
+    expect(lines.map((l) => [l.band, l.quantity, l.amountMinor, l.estimated])).toEqual([
+      ['day', 461, 11294, false],
+      ['night', 218, 2725, false],
+      ['peak', 66, 2508, false],
+      ['standing', 31, 1654, false],
+    ]);
+  });
+
   it('charges standing days from the first reading and rounds their .5 to even', () => {
     const rateNov = (fromIso: string, period = '2026-11') =>
       rateConsumption({
