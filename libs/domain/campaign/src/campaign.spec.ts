@@ -11,18 +11,10 @@ import {
   type CampaignState,
   type CampaignStep,
 } from './campaign';
-import type { WaveCounts } from './gate';
+import { waveCounts, type WaveCounts } from './gate';
 import { seeded } from '@meterlink/testing';
 
-const wave = (size: number, counts: Partial<Omit<WaveCounts, 'size'>> = {}): WaveCounts => ({
-  size,
-  completed: 0,
-  rolledBack: 0,
-  failed: 0,
-  expired: 0,
-  cancelled: 0,
-  ...counts,
-});
+const wave = waveCounts;
 
 const snapshot = (over: Partial<CampaignSnapshot> = {}): CampaignSnapshot => ({
   state: 'running',

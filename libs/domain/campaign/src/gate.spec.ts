@@ -2,20 +2,13 @@ import {
   DEFAULT_GATE,
   evaluateWave,
   resolveGate,
+  waveCounts,
   type GateConfig,
   type GateVerdict,
   type WaveCounts,
 } from './gate';
 
-const wave = (size: number, counts: Partial<Omit<WaveCounts, 'size'>> = {}): WaveCounts => ({
-  size,
-  completed: 0,
-  rolledBack: 0,
-  failed: 0,
-  expired: 0,
-  cancelled: 0,
-  ...counts,
-});
+const wave = waveCounts;
 
 const verdict = (v: GateVerdict): string =>
   v.verdict === 'continue' ? 'continue' : `${v.verdict}:${v.reason}`;
