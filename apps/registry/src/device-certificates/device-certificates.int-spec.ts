@@ -8,6 +8,7 @@ import {
   Platform,
   TEST_CATALOGUE,
   TopicRecorder,
+  dynsecAdmin,
   eventually,
   infraEnv,
   manifestOf,
@@ -200,6 +201,29 @@ describe('device certificates and the broker TLS listener', () => {
       await call('GET', `/v1/meters/${alice!.line.meterId}/certificates`)
     ).json()) as { certificates: unknown[] };
     expect(list.certificates).toEqual([]);
+  });
+
+  it('issues no certificate whose CN is a service identity of the broker (409)', async () => {
+    // A broker client that is not a meter's, as the ingestion service's is; and a meter that a
+    // manifest gave the same name.
+    const [service] = testMeters(1);
+    const serviceName = service!.line.meterId;
+    const created = await dynsecAdmin(infra, [
+      { command: 'createClient', username: serviceName, password: randomBytes(18).toString('hex') },
+    ]);
+    expect(created[0]?.error).toBeUndefined();
+    try {
+      expect(await platform.importManifest({ ndjson: manifestOf([service!]) })).toMatchObject({
+        imported: 1,
+      });
+      const key = await meterKey(serviceName);
+      const res = await call('POST', `/v1/meters/${serviceName}/certificates`, { csr: key.csrPem });
+      expect(res.status).toBe(409);
+      expect(await res.json()).toMatchObject({ code: 'meter_id_reserved' });
+    } finally {
+      await dynsecAdmin(infra, [{ command: 'deleteClient', username: serviceName }]);
+      await call('POST', `/v1/meters/${serviceName}/decommission`);
+    }
   });
 
   it('lets a meter with its certificate publish over TLS: PUBACKed and in Kafka for its own topic, refused (135) on another meter’s', async () => {

@@ -29,6 +29,7 @@ export type DeviceCertificateErrorCode =
   | 'pki_disabled'
   | 'meter_not_found'
   | 'meter_not_active'
+  | 'meter_id_reserved'
   | Exclude<DevicePkiErrorCode, 'ca_invalid'>;
 
 export class DeviceCertificateError extends Error {
@@ -118,6 +119,11 @@ export class DeviceCertificatesService {
       throw new DeviceCertificateError(
         'meter_not_active',
         `meter ${meterId} is ${meter.record.status}`,
+      );
+    if (await this.broker.isOtherIdentity(meterId))
+      throw new DeviceCertificateError(
+        'meter_id_reserved',
+        `${meterId} is a broker identity of its own (a service's): no certificate with that CN`,
       );
     let publicKey;
     try {
