@@ -76,6 +76,7 @@ PG_APP_DB=meterlink
 PG_OWNER_USER=meterlink_owner
 PG_OWNER_PASSWORD=meterlink_owner # dev stack only
 PG_OWNED_SCHEMAS=(registry)
+PG_OWNER_DONE=$STATE/postgres.owner-role
 
 CREDENTIALS=$STATE/credentials.env
 MQTT_ADMIN_USERNAME=meterlink-admin
@@ -964,6 +965,7 @@ pg_ensure_app_db() {
     pg_su_psql -c "create database $PG_APP_DB owner $PG_APP_USER" >/dev/null
   fi
   pg_ensure_owner_role || return 1
+  : >"$PG_OWNER_DONE"
   # The real check: the application's own credentials over TCP.
   [[ $(PGPASSWORD=$PG_APP_PASSWORD PGCONNECT_TIMEOUT=5 "$PG_BIN/psql" -h "$BIND" -p "$PG_PORT" \
     -U "$PG_APP_USER" -d "$PG_APP_DB" -qAtX -c 'select 1' 2>&1) == 1 ]]
@@ -1207,8 +1209,11 @@ cmd_env() {
   fi
   echo "export REDIS_URL=redis://$BIND:$REDIS_PORT"
   echo "export DATABASE_URL=postgres://$PG_APP_USER:$PG_APP_PASSWORD@$BIND:$PG_PORT/$PG_APP_DB"
-  # The registry's migrations run as the schema owner, the service as DATABASE_URL's role.
-  echo "export DATABASE_OWNER_URL=postgres://$PG_OWNER_USER:$PG_OWNER_PASSWORD@$BIND:$PG_PORT/$PG_APP_DB"
+  # The registry's migrations run as the schema owner, the service as DATABASE_URL's role (once an
+  # `up` of this stack.sh has made the owner role).
+  if [[ -f $PG_OWNER_DONE ]]; then
+    echo "export DATABASE_OWNER_URL=postgres://$PG_OWNER_USER:$PG_OWNER_PASSWORD@$BIND:$PG_PORT/$PG_APP_DB"
+  fi
   # The TLS listener; its host must be one of MQTT_TLS_SERVER_NAMES (the broker certificate's).
   echo "export MQTT_TLS_URL=mqtts://localhost:$MQTT_TLS_PORT"
   echo "export MQTT_CA_FILE=$PKI_CA_CERT"
