@@ -29,21 +29,7 @@ const log = (line: string): void => {
 };
 
 /** The infrastructure from the environment, else from `stack.sh env` (METERLINK_STACK_DIR). */
-function infrastructure(): Infra {
-  const fromEnv = INFRA.map((name) => process.env[name]);
-  if (fromEnv.every(Boolean))
-    return Object.fromEntries(INFRA.map((name, i) => [name, fromEnv[i]!])) as Infra;
-  const text = execFileSync('bash', [join(REPO_ROOT, 'tools', 'stack', 'stack.sh'), 'env'], {
-    encoding: 'utf8',
-  });
-  const found = Object.fromEntries(
-    [...text.matchAll(/^export ([A-Z_]+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!]),
-  );
-  const missing = INFRA.filter((name) => !found[name]);
-  if (missing.length > 0)
-    throw new Error(`no ${missing.join(', ')}: start the stack (npm run stack -- up) first`);
-  return found as Infra;
-}
+const infrastructure = (): Infra => stackVariables(INFRA);
 
 /** CPU seconds (user + system) a process has used, from /proc/<pid>/stat. */
 async function cpuSeconds(pid: number): Promise<number> {
