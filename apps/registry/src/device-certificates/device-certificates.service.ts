@@ -16,6 +16,7 @@ import { REGISTRY_CONFIG } from '../tokens';
 import type { RegistryConfig } from '../config';
 import { MetersRepository } from '../meters/meters.repository';
 import { BrokerCredentialsService } from '../broker/broker-credentials.service';
+import { PasswordFileService } from '../broker/password-file.service';
 import { AuditLogRepository } from '../audit/audit-log.repository';
 import { DEVICE_CA_STORE } from './device-ca.tokens';
 import {
@@ -99,6 +100,7 @@ export class DeviceCertificatesService {
     private readonly meters: MetersRepository,
     private readonly crl: CrlPublisherService,
     private readonly broker: BrokerCredentialsService,
+    private readonly passwordFile: PasswordFileService,
     private readonly audit: AuditLogRepository,
   ) {}
 
@@ -210,6 +212,11 @@ export class DeviceCertificatesService {
     if (this.store && (revoked.length > 0 || this.crl.stale)) await this.crl.publish();
     else if (revoked.length > 0)
       this.log.warn({ meterId }, 'device PKI not configured: no CRL carries this revocation');
+    // SIGHUP only asks the broker to re-read the CRL: a meter disconnected before it has could
+    // log in again with the revoked certificate and keep that connection. In password-file mode
+    // a password file write is the barrier: it resolves once the broker ran a reload that started
+    // after it (its canary got in), and that reload read this CRL too. (Not in dynsec mode.)
+    await this.passwordFile.render();
     await this.broker.disconnect(meterId);
     return { revoked };
   }
