@@ -21,7 +21,19 @@ import { FLEET_VIEW, ORCHESTRATOR_CONFIG, SMDP_CLIENT } from './tokens';
 import { EIM_KEY_STORE } from './eim-keys/eim-key.tokens';
 import type { EimKeyStore } from './eim-keys/eim-key.store';
 import { OutboxPublisher } from './outbox/outbox.publisher';
-import { chooseSwapTarget, targetOnCarrier } from './policy/target';
+import {
+  chooseTarget,
+  type ChooseTargetDecision,
+  type PolicyHistoryEntry,
+  type SwapCause,
+} from '@meterlink/swap-policy';
+import {
+  historyEntry,
+  policyConfig,
+  powerOf,
+  tariffsOf,
+  typicalMonthlyBytes,
+} from './policy/target';
 import { redact, retryDelayMs, type Es2Outcome, type SmdpClient } from './smdp/smdp.client';
 import { SwapsRepository, type InventoryRow, type SwapRow } from './swaps.repository';
 
@@ -85,6 +97,8 @@ const isSleepy = (meter: FleetMeterRecord): boolean => meter.kind !== 'electrici
 export class SwapSagaService {
   private readonly log = createLogger('SwapSagaService');
   private readonly deviceKeys = new PublicKeyCache();
+  /** Latest battery charge per meter from its telemetry (meter.connectivity.v1), for the policy. */
+  private readonly batteries = new Map<string, number>();
 
   constructor(
     @Inject(ORCHESTRATOR_CONFIG) private readonly config: OrchestratorConfig,
@@ -282,28 +296,21 @@ export class SwapSagaService {
       if (await this.swaps.byCause(client, event.eventId)) return; // redelivered event
       const inventory = await this.inventory(client, meterId);
       if (!inventory) return;
-      const active = await this.swaps.activeSwap(client, meterId);
-      const now = Date.now();
-      const decision = chooseSwapTarget(
-        {
-          now,
-          signal: event.type === 'meter.lost' ? 'meter.lost' : 'meter.degraded',
-          partOfCarrierOutage: event.outageId !== undefined,
-          profiles: inventory.profiles,
-          regionCarriers: this.fleet.region(meter.region)?.carriers ?? [],
-          carriersInOutage: await this.swaps.carriersInOutage(client, meter.region),
-          hasActiveSwap: active !== undefined,
-          history: await this.swaps.history(
-            client,
-            meterId,
-            now - this.config.SWAP_ANTI_FLAP_WINDOW_S * 1000,
-          ),
-        },
-        {
-          cooldownMs: this.config.SWAP_COOLDOWN_S * 1000,
-          antiFlapWindowMs: this.config.SWAP_ANTI_FLAP_WINDOW_S * 1000,
-        },
-      );
+      const outageStartedAt = event.outageId
+        ? await this.swaps.outageStartedAt(client, event.outageId)
+        : undefined;
+      const decision = await this.decide(client, meter, inventory, {
+        kind: event.type === 'meter.lost' ? 'meter.lost' : 'meter.degraded',
+        ...(event.outageId
+          ? {
+              outage: {
+                outageId: event.outageId,
+                carrierId: event.carrierId,
+                openedAt: (outageStartedAt ?? new Date(event.at)).getTime(),
+              },
+            }
+          : {}),
+      });
       if (decision.action === 'none') {
         decisions.inc({ outcome: decision.reason });
         this.log.info({ meterId, reason: decision.reason, cause: event.type }, 'no swap');
@@ -320,9 +327,49 @@ export class SwapSagaService {
         requestedBy: 'eim:coverage',
         causeEventId: event.eventId,
         ...(event.correlationId ? { correlationId: event.correlationId } : {}),
-        detail: { cause: event.type, decision },
+        detail: { cause: event.type, decision: decision.facts },
       });
     });
+  }
+
+  noteBattery(meterId: string, pct: number): void {
+    this.batteries.set(meterId, pct);
+  }
+
+  /**
+   * Asks @meterlink/swap-policy where (and whether) to move the meter, with every fact the eIM
+   * has. The caller holds the meter's lock (inventory()). Per-carrier coverage statistics are not
+   * gathered yet: the policy sees them as unknown.
+   */
+  async decide(
+    client: PoolClient,
+    meter: FleetMeterRecord,
+    inventory: InventoryRow,
+    cause: SwapCause,
+  ): Promise<ChooseTargetDecision> {
+    const now = Date.now();
+    const regionCarriers = this.fleet.region(meter.region)?.carriers ?? [];
+    const rows = await this.swaps.policyHistory(client, meter.meterId, now - 365 * 86_400_000);
+    const history = rows.map(historyEntry).filter((h): h is PolicyHistoryEntry => h !== undefined);
+    return chooseTarget(
+      {
+        now,
+        cause,
+        profiles: inventory.profiles,
+        regionCarriers,
+        carriersInOutage: await this.swaps.carriersInOutage(client, meter.region),
+        tariffs: tariffsOf(
+          [...regionCarriers, ...(cause.kind === 'operator' ? [cause.targetCarrierId] : [])],
+          (id) => this.fleet.carrier(id),
+        ),
+        coverage: { region: {}, cell: {} },
+        power: powerOf(meter, this.batteries.get(meter.meterId)),
+        typicalMonthlyBytes: typicalMonthlyBytes(meter),
+        hasActiveSwap: (await this.swaps.activeSwap(client, meter.meterId)) !== undefined,
+        history,
+      },
+      policyConfig(this.config),
+    );
   }
 
   /** An operator's swap of one meter to a carrier; the error names why it cannot start. */
@@ -338,18 +385,25 @@ export class SwapSagaService {
       const inventory = await this.inventory(client, meterId);
       if (!inventory) return { error: 'no_enabled_profile' };
       if (await this.swaps.activeSwap(client, meterId)) return { error: 'swap_in_progress' };
-      if ((await this.swaps.carriersInOutage(client, meter.region)).has(toCarrierId))
-        return { error: 'target_in_outage' };
-      const target = targetOnCarrier(inventory.profiles, toCarrierId);
-      if (target.action === 'none') return { error: target.reason };
+      const decision = await this.decide(client, meter, inventory, {
+        kind: 'operator',
+        targetCarrierId: toCarrierId,
+      });
+      if (decision.action === 'none') {
+        decisions.inc({ outcome: decision.reason });
+        return {
+          error: decision.reason === 'carrier_in_outage' ? 'target_in_outage' : decision.reason,
+        };
+      }
       const swap = await this.startSwap(client, inventory, {
         meterId,
         trigger: 'operator',
-        fromIccid: target.fromIccid,
-        fromCarrierId: target.fromCarrierId,
-        toCarrierId,
-        ...(target.toIccid ? { toIccid: target.toIccid } : {}),
+        fromIccid: decision.fromIccid,
+        fromCarrierId: decision.fromCarrierId,
+        toCarrierId: decision.toCarrierId,
+        ...(decision.toIccid ? { toIccid: decision.toIccid } : {}),
         requestedBy: actor,
+        detail: { decision: decision.facts },
       });
       return { swapId: swap.swap_id };
     });

@@ -12,6 +12,7 @@ import { newEventId } from '@meterlink/kafka';
 import type { Pool, PoolClient } from '@meterlink/postgres';
 import type { InventoryProfile } from '@meterlink/swap-policy';
 import { PG_POOL } from './tokens';
+import type { HistoryRow } from './policy/target';
 
 export type InternalSwapState = SwapState | 'confirming';
 export const ACTIVE_STATES: InternalSwapState[] = ['requested', 'dispatched', 'confirming'];
@@ -157,6 +158,24 @@ export class SwapsRepository {
       toCarrierId: r.to_carrier_id,
       at: r.updated_at.getTime(),
     }));
+  }
+
+  /** The meter's settled swaps since then, for the policy (cooldown, anti-flap, battery budget). */
+  async policyHistory(db: Db, meterId: string, sinceMs: number): Promise<HistoryRow[]> {
+    const { rows } = await db.query<HistoryRow>(
+      `SELECT from_carrier_id, to_carrier_id, state, phase, needs_download, trigger, updated_at FROM orchestrator.swaps
+       WHERE meter_id = $1 AND state <> ALL($2) AND updated_at > to_timestamp($3 / 1000.0)`,
+      [meterId, ACTIVE_STATES, sinceMs],
+    );
+    return rows;
+  }
+
+  async outageStartedAt(db: Db, outageId: string): Promise<Date | undefined> {
+    const { rows } = await db.query<{ started_at: Date }>(
+      'SELECT started_at FROM orchestrator.carrier_outages WHERE outage_id = $1',
+      [outageId],
+    );
+    return rows[0]?.started_at;
   }
 
   async insertSwap(db: Db, swap: NewSwap): Promise<void> {

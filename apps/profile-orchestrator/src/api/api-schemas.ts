@@ -93,7 +93,7 @@ export const campaignSchema = z.object({
     .string()
     .optional()
     .describe(
-      'operator, error_threshold_exceeded, success_rate_below_gate, target_in_outage; for a stop: operator or carrier_recovered',
+      'operator, error_threshold, success_rate_gate, expired_threshold (the gates of @meterlink/campaign-policy), target_in_outage; for a stop: operator or carrier_recovered',
     ),
   selector: z.object({
     region: regionSchema.optional(),

@@ -91,7 +91,7 @@ export class CampaignsController {
     @Param('campaignId') campaignId: string,
     @Req() req: AuthenticatedRequest,
   ): Promise<CampaignView> {
-    return campaignCall(() => this.campaigns.approve(this.id(campaignId), actorOf(req)));
+    return campaignCall(() => this.campaigns.command(this.id(campaignId), 'approve', actorOf(req)));
   }
 
   @Post(':campaignId/pause')
@@ -101,7 +101,7 @@ export class CampaignsController {
     @Param('campaignId') campaignId: string,
     @Req() req: AuthenticatedRequest,
   ): Promise<CampaignView> {
-    return campaignCall(() => this.campaigns.pause(this.id(campaignId), actorOf(req)));
+    return campaignCall(() => this.campaigns.command(this.id(campaignId), 'pause', actorOf(req)));
   }
 
   @Post(':campaignId/resume')
@@ -111,7 +111,7 @@ export class CampaignsController {
     @Param('campaignId') campaignId: string,
     @Req() req: AuthenticatedRequest,
   ): Promise<CampaignView> {
-    return campaignCall(() => this.campaigns.resume(this.id(campaignId), actorOf(req)));
+    return campaignCall(() => this.campaigns.command(this.id(campaignId), 'resume', actorOf(req)));
   }
 
   @Post(':campaignId/stop')

@@ -150,7 +150,7 @@ describe('profile-orchestrator campaigns', () => {
         },
         { timeoutMs: 30_000, what: 'the campaign to pause' },
       );
-      expect(paused.pausedReason).toBe('error_threshold_exceeded');
+      expect(paused.pausedReason).toBe('error_threshold');
       // Only the canary was tried.
       expect(paused.waves).toHaveLength(1);
       expect(paused.waves[0]!.size).toBe(2);

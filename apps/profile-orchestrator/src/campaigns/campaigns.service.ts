@@ -6,10 +6,19 @@ import { counter, createLogger } from '@meterlink/observability';
 import { withTransaction, type PoolClient } from '@meterlink/postgres';
 import type { OrchestratorConfig } from '../config';
 import { FLEET_VIEW, ORCHESTRATOR_CONFIG } from '../tokens';
-import { SwapsRepository } from '../swaps.repository';
+import { SwapsRepository, type SwapRow } from '../swaps.repository';
 import { SwapSagaService } from '../swap-saga.service';
-import { targetOnCarrier } from '../policy/target';
-import { evaluateWave, waveSize, type WaveCounts } from './campaign-plan';
+import type { SwapCause } from '@meterlink/swap-policy';
+import {
+  applyCommand,
+  emergencyStopPlan,
+  initialState,
+  nextStep,
+  resolveGate,
+  resolveWavePlan,
+  type CampaignCommand,
+  type PausedReason,
+} from '@meterlink/campaign-policy';
 
 const campaignEvents = counter('orchestrator_campaign_events_total', 'Campaign lifecycle events', [
   'event',
@@ -50,7 +59,8 @@ interface CampaignRow {
   error_threshold: number;
   meter_count: number;
   current_wave: number;
-  gate_override_wave: number | null;
+  paused_wave_index: number | null;
+  acknowledged_through_wave: number | null;
   created_by: string;
   approved_by: string | null;
   outage_id: string | null;
@@ -121,7 +131,6 @@ export class CampaignError extends Error {
   }
 }
 
-const DEFAULT_WAVES = { canarySize: 10, growthFactor: 2, maxWaveSize: 1000 };
 const ACTIVE_SWAP_STATES = ['requested', 'dispatched', 'confirming'];
 
 /**
@@ -174,9 +183,20 @@ export class CampaignsService {
     }
     const meterIds = await this.select(client, input.selector, input.targetCarrierId);
     const campaignId = randomUUID();
-    const waves = { ...DEFAULT_WAVES, ...(input.waves ?? {}) };
-    const state: CampaignState =
-      meterIds.length > this.config.CAMPAIGN_APPROVAL_THRESHOLD ? 'pending-approval' : 'running';
+    let waves, gate;
+    try {
+      waves = resolveWavePlan(input.waves);
+      gate = resolveGate({
+        ...(input.successRateGate !== undefined ? { successRateGate: input.successRateGate } : {}),
+        ...(input.errorThreshold !== undefined ? { errorThreshold: input.errorThreshold } : {}),
+      });
+    } catch (error) {
+      throw new CampaignError(400, 'invalid_campaign', (error as Error).message);
+    }
+    const state: CampaignState = initialState(
+      meterIds.length,
+      this.config.CAMPAIGN_APPROVAL_THRESHOLD,
+    );
     await client.query(
       `INSERT INTO orchestrator.campaigns (campaign_id, name, reason, trigger, state, selector, target_carrier_id,
          canary_size, growth_factor, max_wave_size, success_rate_gate, error_threshold, meter_count, created_by, outage_id)
@@ -192,8 +212,8 @@ export class CampaignsService {
         waves.canarySize,
         waves.growthFactor,
         waves.maxWaveSize,
-        input.successRateGate ?? 0.9,
-        input.errorThreshold ?? 0.2,
+        gate.successRateGate,
+        gate.errorThreshold,
         meterIds.length,
         actor,
         outageId,
@@ -278,7 +298,8 @@ export class CampaignsService {
     fields: {
       paused_reason?: string | null;
       approved_by?: string;
-      gate_override_wave?: number;
+      paused_wave_index?: number | null;
+      acknowledged_through_wave?: number | null;
     } = {},
   ): Promise<void> {
     const sets = Object.entries(fields);
@@ -298,41 +319,42 @@ export class CampaignsService {
     this.log.info({ campaignId: c.campaign_id, state, ...fields }, 'campaign state changed');
   }
 
-  async approve(campaignId: string, actor: string): Promise<CampaignView> {
+  /** approve, pause, resume: the transitions @meterlink/campaign-policy allows. */
+  async command(
+    campaignId: string,
+    kind: Exclude<CampaignCommand['kind'], 'stop'>,
+    actor: string,
+  ): Promise<CampaignView> {
     await this.saga.tx(async (client) => {
       const c = await this.locked(client, campaignId);
-      if (c.state !== 'pending-approval')
-        throw new CampaignError(409, 'not_pending_approval', `campaign is ${c.state}`);
-      if (c.created_by === actor)
-        throw new CampaignError(
-          403,
-          'approver_is_creator',
-          'the approver must differ from the creator',
-        );
-      await this.setState(client, c, 'running', actor, { approved_by: actor });
-    });
-    return (await this.get(campaignId))!;
-  }
-
-  async pause(campaignId: string, actor: string): Promise<CampaignView> {
-    await this.saga.tx(async (client) => {
-      const c = await this.locked(client, campaignId);
-      if (c.state !== 'running')
-        throw new CampaignError(409, 'not_running', `campaign is ${c.state}`);
-      await this.setState(client, c, 'paused', actor, { paused_reason: 'operator' });
-    });
-    return (await this.get(campaignId))!;
-  }
-
-  async resume(campaignId: string, actor: string): Promise<CampaignView> {
-    await this.saga.tx(async (client) => {
-      const c = await this.locked(client, campaignId);
-      if (c.state !== 'paused')
-        throw new CampaignError(409, 'not_paused', `campaign is ${c.state}`);
-      // The operator saw why the gate paused this wave and chose to go on: not judged again.
-      await this.setState(client, c, 'running', actor, {
-        paused_reason: null,
-        gate_override_wave: c.current_wave,
+      const outcome = applyCommand(
+        {
+          state: c.state,
+          createdBy: c.created_by,
+          pausedReason: (c.paused_reason as PausedReason | null) ?? null,
+          pausedWaveIndex: c.paused_wave_index,
+          acknowledgedThroughWave: c.acknowledged_through_wave,
+        },
+        { kind, actor },
+      );
+      if (!outcome.ok)
+        throw outcome.code === 'approver_is_creator'
+          ? new CampaignError(403, outcome.code, 'the approver must differ from the creator')
+          : new CampaignError(
+              409,
+              `not_${kind === 'approve' ? 'pending_approval' : kind === 'pause' ? 'running' : 'paused'}`,
+              `campaign is ${c.state}`,
+            );
+      await this.setState(client, c, outcome.state, actor, {
+        ...(outcome.approvedBy ? { approved_by: outcome.approvedBy } : {}),
+        ...(kind === 'pause' ? { paused_reason: 'operator', paused_wave_index: null } : {}),
+        ...(kind === 'resume'
+          ? {
+              paused_reason: null,
+              paused_wave_index: null,
+              acknowledged_through_wave: outcome.acknowledgedThroughWave ?? null,
+            }
+          : {}),
       });
     });
     return (await this.get(campaignId))!;
@@ -351,22 +373,39 @@ export class CampaignsService {
     reason: string,
   ): Promise<void> {
     const c = await this.locked(client, campaignId);
-    if (c.state === 'stopped' || c.state === 'completed')
-      throw new CampaignError(409, 'already_finished', `campaign is ${c.state}`);
+    const outcome = applyCommand(
+      {
+        state: c.state,
+        createdBy: c.created_by,
+        pausedReason: null,
+        pausedWaveIndex: null,
+        acknowledgedThroughWave: c.acknowledged_through_wave,
+      },
+      { kind: 'stop', actor },
+    );
+    if (!outcome.ok) throw new CampaignError(409, 'already_finished', `campaign is ${c.state}`);
     await this.setState(client, c, 'stopped', actor, { paused_reason: reason });
     await client.query(
       `UPDATE orchestrator.campaign_meters SET status = 'cancelled', skip_reason = 'campaign_stopped'
        WHERE campaign_id = $1 AND status = 'pending'`,
       [campaignId],
     );
-    const { rows } = await client.query<{ swap_id: string }>(
-      `SELECT swap_id FROM orchestrator.swaps WHERE campaign_id = $1 AND state = 'requested'`,
-      [campaignId],
+    const { rows } = await client.query<SwapRow>(
+      `SELECT * FROM orchestrator.swaps WHERE campaign_id = $1 AND state = ANY($2) FOR UPDATE`,
+      [campaignId, ACTIVE_SWAP_STATES],
     );
-    for (const { swap_id } of rows) {
-      const swap = await this.swaps.byId(client, swap_id, true);
-      if (swap?.state === 'requested')
-        await this.saga.cancel(client, swap, { reasonCode: 'campaign_stopped' });
+    // Swaps whose enable package is out stay with the meter (its rollback window protects it).
+    const plan = emergencyStopPlan(
+      rows.map((s) => ({
+        swapId: s.swap_id,
+        settled: false,
+        enableDelivered: s.state !== 'requested',
+        downloadOrderOpen: s.to_iccid !== null && s.needs_download,
+      })),
+    );
+    for (const { swapId } of plan.cancel) {
+      const swap = rows.find((s) => s.swap_id === swapId)!;
+      await this.saga.cancel(client, swap, { reasonCode: 'campaign_stopped' });
     }
   }
 
@@ -436,10 +475,19 @@ export class CampaignsService {
     };
   }
 
+  /** Members that can still be put in a wave or were: those cancelled by a stop before any wave are not. */
+  private async memberCount(client: PoolClient, campaignId: string): Promise<number> {
+    const { rows } = await client.query<{ n: string }>(
+      `SELECT count(*) AS n FROM orchestrator.campaign_meters WHERE campaign_id = $1 AND (wave_index IS NOT NULL OR status = 'pending')`,
+      [campaignId],
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
   private async waveCounts(
     db: PoolClient | SwapsRepository['pool'],
     campaignId: string,
-  ): Promise<(WaveCounts & { index: number; started: number })[]> {
+  ): Promise<(WaveView & { pending: number })[]> {
     const { rows } = await db.query<WaveRow>(
       `SELECT cm.wave_index AS index, count(*) AS size,
          count(*) FILTER (WHERE cm.swap_id IS NOT NULL) AS started,
@@ -613,41 +661,52 @@ export class CampaignsService {
       if (!c) return;
       const waves = await this.waveCounts(client, campaignId);
       const current = waves.find((w) => w.index === c.current_wave);
-      if (current) {
-        if (c.gate_override_wave !== c.current_wave) {
-          const verdict = evaluateWave(current, {
+      const step = nextStep(
+        {
+          state: c.state,
+          meterCount: await this.memberCount(client, campaignId),
+          // Members skipped at start (already on the target, another swap) settle without an outcome.
+          waves: waves.map((w) => ({
+            size: w.size,
+            completed: w.completed,
+            rolledBack: w.rolledBack,
+            failed: w.failed,
+            expired: w.expired,
+            cancelled: w.cancelled + w.skipped,
+          })),
+          acknowledgedThroughWave: c.acknowledged_through_wave,
+        },
+        {
+          waves: {
+            canarySize: c.canary_size,
+            growthFactor: c.growth_factor,
+            maxWaveSize: c.max_wave_size,
+          },
+          gate: resolveGate({
             successRateGate: c.success_rate_gate,
             errorThreshold: c.error_threshold,
-          });
-          if (verdict.action === 'pause') {
-            await this.setState(client, c, 'paused', 'eim:campaign-gate', {
-              paused_reason: verdict.reason,
-            });
-            return;
-          }
-        }
-        if (current.pending > 0) {
-          await this.startMembers(client, c, c.current_wave);
-          return;
-        }
-        if (current.inFlight > 0) return;
-      }
-      const { rows: left } = await client.query<{ n: string }>(
-        `SELECT count(*) AS n FROM orchestrator.campaign_meters WHERE campaign_id = $1 AND wave_index IS NULL AND status = 'pending'`,
-        [campaignId],
+          }),
+        },
       );
-      const remaining = Number(left[0]?.n ?? 0);
-      if (remaining === 0) {
-        if (waves.every((w) => w.inFlight === 0 && w.pending === 0))
-          await this.setState(client, c, 'completed', 'eim:campaign');
+      if (step.action === 'pause') {
+        await this.setState(client, c, 'paused', 'eim:campaign-gate', {
+          paused_reason: step.reason,
+          paused_wave_index: step.waveIndex,
+        });
         return;
       }
-      const next = c.current_wave + 1;
-      const size = waveSize(
-        next,
-        { canarySize: c.canary_size, growthFactor: c.growth_factor, maxWaveSize: c.max_wave_size },
-        remaining,
-      );
+      // The current wave's swaps are started a batch per tick.
+      if (current && current.pending > 0) {
+        await this.startMembers(client, c, c.current_wave);
+        return;
+      }
+      if (step.action === 'complete') {
+        await this.setState(client, c, 'completed', 'eim:campaign');
+        return;
+      }
+      if (step.action !== 'start-wave') return;
+      const next = step.index;
+      const size = step.size;
       await client.query(
         `UPDATE orchestrator.campaign_meters SET wave_index = $2
          WHERE campaign_id = $1 AND meter_id IN (
@@ -677,6 +736,27 @@ export class CampaignsService {
       [c.campaign_id, wave, this.config.CAMPAIGN_START_BATCH],
     );
     const outages = new Map<string, Set<string>>();
+    // An operator's campaign names its target; an outage's campaign lets the policy choose per meter.
+    let cause: SwapCause = {
+      kind: 'operator',
+      targetCarrierId: c.target_carrier_id,
+      campaignId: c.campaign_id,
+    };
+    if (c.trigger === 'carrier-outage' && c.outage_id) {
+      const { rows: outage } = await client.query<{ carrier_id: string; started_at: Date }>(
+        'SELECT carrier_id, started_at FROM orchestrator.carrier_outages WHERE outage_id = $1',
+        [c.outage_id],
+      );
+      if (outage[0])
+        cause = {
+          kind: 'carrier-outage',
+          outage: {
+            outageId: c.outage_id,
+            carrierId: outage[0].carrier_id,
+            openedAt: outage[0].started_at.getTime(),
+          },
+        };
+    }
     for (const { meter_id: meterId } of rows) {
       const skip = async (reason: string): Promise<void> => {
         await client.query(
@@ -691,7 +771,7 @@ export class CampaignsService {
       }
       if (!outages.has(meter.region))
         outages.set(meter.region, await this.swaps.carriersInOutage(client, meter.region));
-      if (outages.get(meter.region)!.has(c.target_carrier_id)) {
+      if (cause.kind === 'operator' && outages.get(meter.region)!.has(c.target_carrier_id)) {
         await this.setState(client, c, 'paused', 'eim:campaign-gate', {
           paused_reason: 'target_in_outage',
         });
@@ -706,7 +786,7 @@ export class CampaignsService {
         await skip('swap_in_progress');
         continue;
       }
-      const target = targetOnCarrier(inventory.profiles, c.target_carrier_id);
+      const target = await this.saga.decide(client, meter, inventory, cause);
       if (target.action === 'none') {
         await skip(target.reason);
         continue;
@@ -716,11 +796,11 @@ export class CampaignsService {
         trigger: c.trigger === 'carrier-outage' ? 'carrier-outage' : 'operator',
         fromIccid: target.fromIccid,
         fromCarrierId: target.fromCarrierId,
-        toCarrierId: c.target_carrier_id,
+        toCarrierId: target.toCarrierId,
         ...(target.toIccid ? { toIccid: target.toIccid } : {}),
         requestedBy: c.created_by,
         campaignId: c.campaign_id,
-        detail: { wave, approvedBy: c.approved_by },
+        detail: { wave, approvedBy: c.approved_by, decision: target.facts },
       });
       await client.query(
         `UPDATE orchestrator.campaign_meters SET status = 'started', swap_id = $3 WHERE campaign_id = $1 AND meter_id = $2`,

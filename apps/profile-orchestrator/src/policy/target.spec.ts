@@ -1,78 +1,58 @@
-import { chooseSwapTarget, targetOnCarrier } from './target';
+import type { FleetMeterRecord } from '@meterlink/contracts';
+import { historyEntry, powerOf, tariffsOf, typicalMonthlyBytes, type HistoryRow } from './target';
 
-const A = { iccid: '8944150000000000017', carrierId: 'carrier-a', state: 'enabled' as const };
-const B = { iccid: '8944200000000000022', carrierId: 'carrier-b', state: 'disabled' as const };
-const config = { cooldownMs: 3_600_000, antiFlapWindowMs: 86_400_000 };
-const input = {
-  now: 1e12,
-  signal: 'meter.degraded' as const,
-  partOfCarrierOutage: false,
-  profiles: [A, B],
-  regionCarriers: ['carrier-a', 'carrier-b', 'carrier-c'],
-  carriersInOutage: new Set<string>(),
-  hasActiveSwap: false,
-  history: [],
-};
+const row = (over: Partial<HistoryRow>): HistoryRow => ({
+  from_carrier_id: 'carrier-a',
+  to_carrier_id: 'carrier-b',
+  state: 'completed',
+  phase: 'confirming',
+  needs_download: false,
+  trigger: 'coverage',
+  updated_at: new Date(1_000),
+  ...over,
+});
 
-describe('target choice with downloads', () => {
-  it('enables a profile already on the eUICC when there is one', () => {
-    expect(chooseSwapTarget(input, config)).toMatchObject({
-      action: 'swap',
-      toIccid: B.iccid,
-      needsDownload: false,
-    });
-  });
-
-  it('downloads the preferred carrier when no allowed carrier has a profile', () => {
-    expect(
-      chooseSwapTarget({ ...input, carriersInOutage: new Set(['carrier-b']) }, config),
-    ).toEqual({
-      action: 'swap',
-      fromIccid: A.iccid,
+describe('policy facts from the orchestrator rows', () => {
+  it('counts what the meter executed for each settled swap (battery budget)', () => {
+    expect(historyEntry(row({}))).toEqual({
       fromCarrierId: 'carrier-a',
-      toCarrierId: 'carrier-c',
-      needsDownload: true,
+      toCarrierId: 'carrier-b',
+      at: 1_000,
+      energyOps: ['enable'],
     });
-  });
-
-  it('never downloads a carrier in outage, nor one that would flap back', () => {
+    expect(historyEntry(row({ needs_download: true }))?.energyOps).toEqual(['download', 'enable']);
+    // A download that failed before the enable cost the download only.
     expect(
-      chooseSwapTarget(
-        { ...input, profiles: [A], carriersInOutage: new Set(['carrier-b', 'carrier-c']) },
-        config,
-      ),
-    ).toEqual({ action: 'none', reason: 'no_target_carrier' });
+      historyEntry(row({ state: 'failed', phase: 'downloading', needs_download: true }))?.energyOps,
+    ).toEqual(['download']);
+    // Refused at the SM-DP+: the meter did nothing.
     expect(
-      chooseSwapTarget(
-        {
-          ...input,
-          profiles: [A],
-          regionCarriers: ['carrier-a', 'carrier-c'],
-          history: [{ fromCarrierId: 'carrier-c', toCarrierId: 'carrier-a', at: 1e12 - 7_200_000 }],
-        },
-        config,
+      historyEntry(row({ state: 'failed', phase: 'ordering', needs_download: true }))?.energyOps,
+    ).toEqual([]);
+    expect(historyEntry(row({ trigger: 'device-fallback' }))?.energyOps).toEqual([]);
+  });
+
+  it('leaves out swaps that never reached the eUICC', () => {
+    expect(historyEntry(row({ state: 'expired' }))).toBeUndefined();
+    expect(historyEntry(row({ state: 'cancelled' }))).toBeUndefined();
+  });
+
+  it('treats battery meters by their last reported charge, mains meters as exempt', () => {
+    const gas = { kind: 'gas', reportIntervalS: 86_400 } as FleetMeterRecord;
+    const power = { kind: 'electricity', reportIntervalS: 900 } as FleetMeterRecord;
+    expect(powerOf(gas, 42)).toEqual({ source: 'battery', batteryPct: 42 });
+    expect(powerOf(gas, undefined)).toEqual({ source: 'battery', batteryPct: null });
+    expect(powerOf(power, 42)).toEqual({ source: 'mains' });
+    expect(typicalMonthlyBytes(power)).toBe(2880 * 600);
+    expect(typicalMonthlyBytes(gas)).toBe(30 * 600);
+  });
+
+  it('takes the tariffs of the carriers it knows', () => {
+    const tariff = { monthlyFeeMinor: 1, perMbMinor: 2, downloadFeeMinor: 3, swapFeeMinor: 4 };
+    expect(
+      tariffsOf(['carrier-a', 'carrier-x'], (id) =>
+        id === 'carrier-a' ? ({ tariff } as never) : undefined,
       ),
-    ).toEqual({ action: 'none', reason: 'no_target_carrier' });
-  });
-
-  it('keeps the other refusals of the policy', () => {
-    expect(chooseSwapTarget({ ...input, hasActiveSwap: true }, config)).toEqual({
-      action: 'none',
-      reason: 'swap_in_progress',
-    });
-  });
-
-  it('moves to a named carrier by enabling or downloading', () => {
-    expect(targetOnCarrier([A, B], 'carrier-b')).toMatchObject({ toIccid: B.iccid });
-    expect(targetOnCarrier([A, B], 'carrier-c')).toEqual({
-      action: 'swap',
-      fromIccid: A.iccid,
-      fromCarrierId: 'carrier-a',
-      needsDownload: true,
-    });
-    expect(targetOnCarrier([A, B], 'carrier-a')).toEqual({
-      action: 'none',
-      reason: 'already_on_target',
-    });
+    ).toEqual({ 'carrier-a': tariff });
   });
 });

@@ -1,86 +1,80 @@
+import type { FleetCarrierRecord, FleetMeterRecord } from '@meterlink/contracts';
 import {
-  decideSwap,
-  type InventoryProfile,
-  type SwapPolicyConfig,
-  type SwapPolicyInput,
+  DEFAULT_CHOOSE_TARGET_CONFIG,
+  type ChooseTargetConfig,
+  type EnergyOp,
+  type PolicyHistoryEntry,
+  type PowerFacts,
+  type TariffFacts,
 } from '@meterlink/swap-policy';
+import type { OrchestratorConfig } from '../config';
 
 /**
- * The orchestrator's one seam to the target-choice policy: today decideSwap (profiles already on
- * the eUICC) extended with downloads; to be replaced by `chooseTarget` of @meterlink/swap-policy
- * (branch h/policy) without touching the saga.
+ * The facts the orchestrator hands to `chooseTarget` (@meterlink/swap-policy), built from what it
+ * stores: pure mappings, unit-tested here; the saga gathers the rows.
  */
-export type TargetDecision =
-  | {
-      action: 'swap';
-      fromIccid: string;
-      fromCarrierId: string;
-      toCarrierId: string;
-      /** Absent when the target profile must first be downloaded from the carrier's SM-DP+. */
-      toIccid?: string;
-      needsDownload: boolean;
-    }
-  | { action: 'none'; reason: string };
 
-export function chooseSwapTarget(input: SwapPolicyInput, config: SwapPolicyConfig): TargetDecision {
-  const decision = decideSwap(input, config);
-  if (decision.action === 'swap') return { ...decision, needsDownload: false };
-  if (decision.reason !== 'no_target_carrier') return decision;
-  // No carrier under contract has a profile on the eUICC: download the most preferred one that is
-  // not in outage and would not flap back.
-  const current = input.profiles.find((p) => p.state === 'enabled')!;
-  const flapsBack = (carrierId: string): boolean =>
-    input.history.some(
-      (h) =>
-        h.toCarrierId === current.carrierId &&
-        h.fromCarrierId === carrierId &&
-        input.now - h.at < config.antiFlapWindowMs,
-    );
-  const target = input.regionCarriers.find(
-    (c) =>
-      c !== current.carrierId &&
-      !input.carriersInOutage.has(c) &&
-      !input.profiles.some((p) => p.carrierId === c) &&
-      !flapsBack(c),
-  );
-  if (!target) return decision;
+export function policyConfig(config: OrchestratorConfig): ChooseTargetConfig {
   return {
-    action: 'swap',
-    fromIccid: current.iccid,
-    fromCarrierId: current.carrierId,
-    toCarrierId: target,
-    needsDownload: true,
+    ...DEFAULT_CHOOSE_TARGET_CONFIG,
+    cooldownMs: config.SWAP_COOLDOWN_S * 1000,
+    antiFlapWindowMs: config.SWAP_ANTI_FLAP_WINDOW_S * 1000,
+    outageMinDurationMs: config.OUTAGE_MIN_DURATION_S * 1000,
   };
 }
 
-/** How to move a meter to a given carrier (operator swaps and campaigns). */
-export type DirectedTarget =
-  | {
-      action: 'swap';
-      fromIccid: string;
-      fromCarrierId: string;
-      toIccid?: string;
-      needsDownload: boolean;
-    }
-  | { action: 'none'; reason: 'already_on_target' | 'no_enabled_profile' };
+export interface HistoryRow {
+  from_carrier_id: string;
+  to_carrier_id: string;
+  state: string;
+  phase: string;
+  needs_download: boolean;
+  trigger: string;
+  updated_at: Date;
+}
 
-export function targetOnCarrier(profiles: InventoryProfile[], toCarrierId: string): DirectedTarget {
-  const current = profiles.find((p) => p.state === 'enabled');
-  if (!current) return { action: 'none', reason: 'no_enabled_profile' };
-  if (current.carrierId === toCarrierId) return { action: 'none', reason: 'already_on_target' };
-  const existing = profiles.find((p) => p.carrierId === toCarrierId);
-  return existing
-    ? {
-        action: 'swap',
-        fromIccid: current.iccid,
-        fromCarrierId: current.carrierId,
-        toIccid: existing.iccid,
-        needsDownload: false,
-      }
-    : {
-        action: 'swap',
-        fromIccid: current.iccid,
-        fromCarrierId: current.carrierId,
-        needsDownload: true,
-      };
+/**
+ * A settled swap as the policy's history: what the meter executed for it (battery budget).
+ * Expired and cancelled swaps never reached the meter's eUICC; a device fallback costs nothing
+ * the eIM asked for.
+ */
+export function historyEntry(row: HistoryRow): PolicyHistoryEntry | undefined {
+  if (row.state === 'expired' || row.state === 'cancelled') return undefined;
+  const executed: EnergyOp[] =
+    row.trigger === 'device-fallback'
+      ? []
+      : [
+          ...(row.needs_download && row.phase !== 'ordering' ? (['download'] as const) : []),
+          ...(row.phase === 'enabling' || row.phase === 'confirming' ? (['enable'] as const) : []),
+        ];
+  return {
+    fromCarrierId: row.from_carrier_id,
+    toCarrierId: row.to_carrier_id,
+    at: row.updated_at.getTime(),
+    energyOps: executed,
+  };
+}
+
+/** Battery meters (gas, water) report their charge; mains meters are exempt from battery rules. */
+export function powerOf(meter: FleetMeterRecord, batteryPct: number | undefined): PowerFacts {
+  return meter.kind === 'electricity'
+    ? { source: 'mains' }
+    : { source: 'battery', batteryPct: batteryPct ?? null };
+}
+
+/** Bytes a month at the meter's report interval (a telemetry message is about 600 bytes). */
+export function typicalMonthlyBytes(meter: FleetMeterRecord): number {
+  return Math.round(((30 * 86_400) / meter.reportIntervalS) * 600);
+}
+
+export function tariffsOf(
+  carrierIds: readonly string[],
+  carrier: (id: string) => FleetCarrierRecord | undefined,
+): Record<string, TariffFacts> {
+  const tariffs: Record<string, TariffFacts> = {};
+  for (const id of carrierIds) {
+    const c = carrier(id);
+    if (c) tariffs[id] = c.tariff;
+  }
+  return tariffs;
 }
