@@ -8,3 +8,4 @@ export * from './kafka-outage';
 export * from './meter-load';
 export * from './metrics';
 export * from './dynsec';
+export * from './smdp-sim-process';

@@ -1,5 +1,5 @@
 import { ServiceModel } from './coverage';
-import { isEidValid, isLuhnValid, eidWithCheckDigits, makeIccid } from './identifiers';
+import { isEidValid, isLuhnValid, eidWithCheckDigits, makeIccid } from '@meterlink/contracts';
 import { ScenarioError, parseScenario, toRealMs, toRealSeconds } from './scenario';
 import { ManualScheduler } from './scheduler';
 

@@ -52,6 +52,19 @@ export const outageSchema = z
   .refine((o) => o.toS > o.fromS, 'outage toS must be after fromS');
 export type Outage = z.infer<typeof outageSchema>;
 
+/**
+ * An attack staged through meters at a field time: the first `count` meters (fleet order) in
+ * `region` whose enabled profile is on `carrierId` (each optional) inject it (see Meter.inject).
+ */
+export const injectionSchema = z.object({
+  atS: z.number().nonnegative(),
+  kind: z.enum(['forgedResult', 'replayedResult']),
+  region: regionSchema.optional(),
+  carrierId: carrierIdSchema.optional(),
+  count: z.number().int().positive().default(1),
+});
+export type Injection = z.infer<typeof injectionSchema>;
+
 export const scenarioSchema = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
@@ -61,6 +74,7 @@ export const scenarioSchema = z
     catalogue: carrierCatalogueSchema,
     fleet: z.array(fleetGroupSchema).min(1),
     outages: z.array(outageSchema).default([]),
+    injections: z.array(injectionSchema).default([]),
     /** Time a meter takes to attach after a profile switch, drawn per switch. */
     attachS: fieldRange.default([30, 300]),
     /** Time a profile download takes. */
@@ -102,6 +116,9 @@ export const scenarioSchema = z
       }
     });
     s.outages.forEach((o, i) => checkCarrier(o.carrierId, ['outages', i, 'carrierId']));
+    s.injections.forEach((o, i) => {
+      if (o.carrierId !== undefined) checkCarrier(o.carrierId, ['injections', i, 'carrierId']);
+    });
     if (s.catalogue.carriers.length > 90) {
       ctx.addIssue({
         code: 'custom',
