@@ -33,14 +33,9 @@ describe('profile-orchestrator swap saga', () => {
       { timeoutMs: 20_000, what: 'a profileDownloadTrigger' },
     );
     if (trigger.type !== 'profileDownloadTrigger') throw new Error('unreachable');
-    const [order] = h.smdp.ordersOf(meter!.line.eid);
-    expect(order).toMatchObject({ carrierId: h.carriers.d, cancelled: false });
-    expect(trigger.activationCode).toBe(`1$smdp.${h.carriers.d}.example$${order!.matchingId}`);
-    // The same functionCallIdentifier for each function of this swap (idempotent retries).
-    expect(h.smdp.calls.filter((c) => c.callId.startsWith(swapId)).map((c) => c.fn)).toEqual([
-      'downloadOrder',
-      'confirmOrder',
-    ]);
+    const [, smdpAddress, matchingId] = trigger.activationCode.split('$');
+    expect(smdpAddress).toBe(`smdp.${h.carriers.d}.example`);
+    expect(await h.smdp.stats(h.carriers.d)).toMatchObject({ orders: 1, confirmations: 1 });
     const pending = await h.api('GET', `/v1/meters/${id}/pending-packages`, undefined, 'viewer');
     expect(pending.body).toMatchObject({
       meterId: id,
@@ -55,20 +50,24 @@ describe('profile-orchestrator swap saga', () => {
       () => h.outbound(id).filter((m) => m.type === 'profileDownloadTrigger').length === 2,
       { what: 'the trigger again on the poll' },
     );
+    // The meter's IPA downloads with the activation code, and reports the profile installed.
+    const downloaded = await h.smdp.download(h.carriers.d, meter!.line.eid, matchingId!);
+    if (!('iccid' in downloaded)) throw new Error(`download refused: ${downloaded.reason}`);
+    const order = { iccid: downloaded.iccid };
     await h.esipa(meter!, {
       type: 'profileDownloadResult',
       eimTransactionId: trigger.eimTransactionId,
       seqNumber: 41,
-      iccid: order!.iccid,
+      iccid: order.iccid,
       result: 'installed',
     });
     const pkg = await eventually(() => h.packages(id)[0], { what: 'the enable package' });
     expect(h.acknowledged(id)).toContain(41);
-    expect(pkg.psmoList).toEqual([{ op: 'enable', iccid: order!.iccid, rollback: true }]);
+    expect(pkg.psmoList).toEqual([{ op: 'enable', iccid: order.iccid, rollback: true }]);
     expect(pkg.eid).toBe(meter!.line.eid);
 
     await h.result(meter!, pkg, 42);
-    await h.traffic(meter!, order!.iccid, h.carriers.d);
+    await h.traffic(meter!, order.iccid, h.carriers.d);
     await eventually(() => h.swapRecords(id).some((s) => s.state === 'completed'), {
       what: 'the swap to complete',
     });
@@ -79,7 +78,7 @@ describe('profile-orchestrator swap saga', () => {
       swapId,
       trigger: 'operator',
       fromIccid: meter!.line.profiles[0]!.iccid,
-      toIccid: order!.iccid,
+      toIccid: order.iccid,
       toCarrierId: h.carriers.d,
       needsDownload: true,
     });
@@ -87,7 +86,7 @@ describe('profile-orchestrator swap saga', () => {
     // History, audit: who asked, ICCIDs before and after, the result.
     const history = await h.api('GET', `/v1/meters/${id}/swaps`, undefined, 'viewer');
     expect(history.body.swaps).toEqual([
-      expect.objectContaining({ swapId, state: 'completed', toIccid: order!.iccid }),
+      expect.objectContaining({ swapId, state: 'completed', toIccid: order.iccid }),
     ]);
     const audit = await h.api('GET', `/v1/audit?meterId=${id}`);
     const actions = (audit.body.entries as { action: string; actor: string }[]).map(
@@ -108,7 +107,7 @@ describe('profile-orchestrator swap saga', () => {
       ).find((e) => e.action === 'swap.completed')?.detail,
     ).toMatchObject({
       fromIccid: meter!.line.profiles[0]!.iccid,
-      toIccid: order!.iccid,
+      toIccid: order.iccid,
       requestedBy: 'token-2',
     });
     expect((await h.api('GET', `/v1/audit?meterId=${id}`, undefined, 'operator')).status).toBe(403);
@@ -120,33 +119,74 @@ describe('profile-orchestrator swap saga', () => {
     ).toBe(409);
   });
 
-  it('fails the swap with the SM-DP+ refusal code and sends the meter nothing', async () => {
+  it('retries a transient SM-DP+ failure from its stored next attempt', async () => {
     const [meter] = await h.meters(1, { downloadOnly: true });
     const id = meter!.line.meterId;
-    h.smdp.refuse.set(h.carriers.d, 'noEligibleProfile');
+    const carrier = h.carriers.d;
+    await h.smdp.configure(carrier, { failRate: { downloadOrder: 1 } }); // 503 every time
     try {
+      const before = (await h.smdp.stats(carrier)).failures.injected ?? 0;
+      await h.api('POST', `/v1/meters/${id}/swaps`, { targetCarrierId: carrier }, 'operator');
+      await eventually(
+        async () => ((await h.smdp.stats(carrier)).failures.injected ?? 0) >= before + 2,
+        { what: 'two failed attempts' },
+      );
+      expect(h.outbound(id)).toEqual([]);
+      expect(h.swapRecords(id)).toEqual([]); // no public record before the SM-DP+ named the ICCID
+    } finally {
+      await h.smdp.configure(carrier, {});
+    }
+    await eventually(() => h.outbound(id).some((m) => m.type === 'profileDownloadTrigger'), {
+      what: 'the trigger once the SM-DP+ is back',
+    });
+    expect(h.swapRecords(id).map((r) => r.state)).toEqual(['requested']);
+  });
+
+  it('fails the swap with the download refusal code and releases the order', async () => {
+    const [meter] = await h.meters(1, { downloadOnly: true });
+    const id = meter!.line.meterId;
+    const carrier = h.carriers.d;
+    await h.smdp.configure(carrier, { refuse: 'noEligibleProfile' });
+    try {
+      const cancelledBefore = (await h.smdp.stats(carrier)).cancellations;
       const { body } = await h.api(
         'POST',
         `/v1/meters/${id}/swaps`,
-        { targetCarrierId: h.carriers.d },
+        { targetCarrierId: carrier },
         'operator',
       );
-      const failed = await eventually(
-        async () => {
-          const history = await h.api('GET', `/v1/meters/${id}/swaps`, undefined, 'viewer');
-          const swaps = history.body.swaps as {
-            swapId: string;
-            state: string;
-            reasonCode?: string;
-          }[];
-          return swaps.find((s) => s.swapId === body.swapId && s.state === 'failed');
-        },
-        { what: 'the swap to fail' },
+      const trigger = await eventually(
+        () => h.outbound(id).find((m) => m.type === 'profileDownloadTrigger'),
+        { what: 'a profileDownloadTrigger' },
       );
-      expect(failed.reasonCode).toBe('noEligibleProfile');
-      expect(h.outbound(id)).toEqual([]);
+      if (trigger.type !== 'profileDownloadTrigger') throw new Error('unreachable');
+      const answer = await h.smdp.download(
+        carrier,
+        meter!.line.eid,
+        trigger.activationCode.split('$')[2]!,
+      );
+      expect(answer).toEqual({ reason: 'noEligibleProfile' });
+      await h.esipa(meter!, {
+        type: 'profileDownloadResult',
+        eimTransactionId: trigger.eimTransactionId,
+        seqNumber: 3,
+        result: 'noEligibleProfile',
+      });
+      await eventually(() => h.swapRecords(id).some((r) => r.state === 'failed'), {
+        what: 'the swap to fail',
+      });
+      expect(h.swapRecords(id).map((r) => [r.swapId, r.state, r.reasonCode])).toEqual([
+        [body.swapId, 'requested', undefined],
+        [body.swapId, 'failed', 'noEligibleProfile'],
+      ]);
+      expect(h.acknowledged(id)).toContain(3);
+      expect(h.packages(id)).toEqual([]);
+      await eventually(
+        async () => (await h.smdp.stats(carrier)).cancellations === cancelledBefore + 1,
+        { what: 'cancelOrder at the SM-DP+' },
+      );
     } finally {
-      h.smdp.refuse.delete(h.carriers.d);
+      await h.smdp.configure(carrier, {});
     }
   });
 

@@ -22,7 +22,7 @@ import {
   testMeters,
   type TestMeter,
 } from '@meterlink/testing';
-import { SmdpDouble } from './smdp-double';
+import { SmdpSimProcess } from './smdp-sim-process';
 
 export type OutboundMessage = EsipaOutboundRecord['message'];
 
@@ -56,7 +56,7 @@ export class OrchestratorHarness {
     admin: randomBytes(16).toString('hex'),
     admin2: randomBytes(16).toString('hex'),
   };
-  readonly smdp: SmdpDouble;
+  readonly smdp: SmdpSimProcess;
   service: ServiceProcess;
   private producer: Producer | undefined;
   private readonly seqs = new Map<string, number>();
@@ -67,7 +67,7 @@ export class OrchestratorHarness {
     smdpPort: number,
     extraEnv: Record<string, string> = {},
   ) {
-    this.smdp = new SmdpDouble(smdpPort);
+    this.smdp = new SmdpSimProcess(smdpPort);
     const keyFile = join(mkdtempSync(join(tmpdir(), 'meterlink-eim-')), 'eim-key.json');
     this.env = {
       ...this.infra,
