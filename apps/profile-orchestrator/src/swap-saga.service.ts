@@ -16,6 +16,7 @@ import type { FleetView } from '@meterlink/fleet-view';
 import { PublicKeyCache, signCompact, verifyCompact } from '@meterlink/jws';
 import { counter, createLogger } from '@meterlink/observability';
 import { withTransaction, type PoolClient } from '@meterlink/postgres';
+import { rateLimit, takeTokens } from '@meterlink/campaign-policy';
 import type { OrchestratorConfig } from './config';
 import { FLEET_VIEW, ORCHESTRATOR_CONFIG, SMDP_CLIENT } from './tokens';
 import { EIM_KEY_STORE } from './eim-keys/eim-key.tokens';
@@ -56,6 +57,12 @@ const es2Calls = counter('orchestrator_es2_calls_total', 'ES2+ calls to SM-DP+',
   'function',
   'outcome',
 ]);
+
+const rateLimited = counter(
+  'orchestrator_smdp_rate_limited_total',
+  'Download orders held back by the carrier SM-DP+ capacity (SMDP_ORDERS_PER_MIN)',
+  ['carrier'],
+);
 
 type EsipaMessage = EsipaInboundRecord['message'];
 type Extra = { reasonCode?: string; correlationId?: string };
@@ -482,16 +489,8 @@ export class SwapSagaService {
     }
     let iccid = claimed.to_iccid;
     if (iccid === null) {
-      // The SM-DP+'s capacity is per carrier and per minute: wait for the next minute's share.
-      const placed = await this.swaps.ordersLastMinute(this.swaps.pool, claimed.to_carrier_id);
-      if (placed >= this.config.SMDP_ORDERS_PER_MIN) {
-        await this.tx((c) =>
-          this.swaps.update(c, claimed.swap_id, {
-            next_attempt_at: new Date(Date.now() + 1_000 + Math.random() * 4_000),
-          }),
-        );
-        return;
-      }
+      // The SM-DP+'s capacity is per carrier and per minute (a token bucket in PostgreSQL).
+      if (!(await this.takeOrderToken(claimed))) return;
       const order = await this.smdp.downloadOrder(
         claimed.to_carrier_id,
         claimed.swap_id,
@@ -576,6 +575,41 @@ export class SwapSagaService {
         campaignId: swap.campaign_id,
         detail: { toIccid: iccid, smdpAddress, matchingIdHash: redact(matchingId) },
       });
+    });
+  }
+
+  /** One download order's worth of the carrier's SM-DP+ capacity, or the swap waits for it. */
+  private async takeOrderToken(claimed: SwapRow): Promise<boolean> {
+    return this.tx(async (client) => {
+      const carrierId = claimed.to_carrier_id;
+      const config = rateLimit(this.config.SMDP_ORDERS_PER_MIN);
+      const now = Date.now();
+      await client.query(
+        `INSERT INTO orchestrator.smdp_buckets (carrier_id, tokens, updated_at) VALUES ($1, $2, $3)
+         ON CONFLICT (carrier_id) DO NOTHING`,
+        [carrierId, config.burst, now],
+      );
+      const { rows } = await client.query<{ tokens: number; updated_at: string }>(
+        'SELECT tokens, updated_at FROM orchestrator.smdp_buckets WHERE carrier_id = $1 FOR UPDATE',
+        [carrierId],
+      );
+      const taken = takeTokens(
+        rows[0] ? { tokens: rows[0].tokens, updatedAt: Number(rows[0].updated_at) } : undefined,
+        1,
+        now,
+        config,
+      );
+      await client.query(
+        'UPDATE orchestrator.smdp_buckets SET tokens = $2, updated_at = $3 WHERE carrier_id = $1',
+        [carrierId, taken.bucket.tokens, taken.bucket.updatedAt],
+      );
+      if (taken.granted === 1) return true;
+      rateLimited.inc({ carrier: carrierId });
+      await this.swaps.update(client, claimed.swap_id, {
+        // Spread the waiting swaps over the next tokens rather than all at the first one.
+        next_attempt_at: new Date((taken.nextTokenAt ?? now + 60_000) + Math.random() * 2_000),
+      });
+      return false;
     });
   }
 

@@ -364,15 +364,7 @@ export class SwapsRepository {
     return rows;
   }
 
-  /** SM-DP+ orders placed for a carrier in the last minute (its capacity is per minute). */
-  async ordersLastMinute(db: Db, carrierId: string): Promise<number> {
-    const { rows } = await db.query<{ n: string }>(
-      `SELECT count(*) AS n FROM orchestrator.smdp_orders WHERE carrier_id = $1 AND at > now() - interval '1 minute'`,
-      [carrierId],
-    );
-    return Number(rows[0]?.n ?? 0);
-  }
-
+  /** A log of the download orders placed per carrier. */
   async recordOrder(db: Db, carrierId: string, swapId: string): Promise<void> {
     await db.query('INSERT INTO orchestrator.smdp_orders (carrier_id, swap_id) VALUES ($1, $2)', [
       carrierId,

@@ -1,4 +1,4 @@
-import { eventually } from '@meterlink/testing';
+import { eventually, readMetric } from '@meterlink/testing';
 import { OrchestratorHarness } from '../test-support/orchestrator-harness';
 
 const MIN_OUTAGE_S = 4;
@@ -8,7 +8,11 @@ const MIN_OUTAGE_S = 4;
  * duration, and sleepy meters' package expiries, over the real Kafka and PostgreSQL.
  */
 describe('profile-orchestrator carrier outages and sleepy meters', () => {
-  const h = new OrchestratorHarness(5121, 5192, { OUTAGE_MIN_DURATION_S: String(MIN_OUTAGE_S) });
+  // 60 orders a minute: a burst of 10, then one a second.
+  const h = new OrchestratorHarness(5121, 5192, {
+    OUTAGE_MIN_DURATION_S: String(MIN_OUTAGE_S),
+    SMDP_ORDERS_PER_MIN: '60',
+  });
   const outage = (
     type: 'carrier.outage' | 'carrier.recovered',
     carrierId: string,
@@ -155,5 +159,45 @@ describe('profile-orchestrator carrier outages and sleepy meters', () => {
       what: 'the package again on the poll',
     });
     expect(new Set(h.packages(id).map((p) => p.eimTransactionId)).size).toBe(1);
+  });
+
+  it('holds download orders to the carrier SM-DP+ capacity', async () => {
+    const meters = await h.meters(14, { downloadOnly: true });
+    const ordersBefore = (await h.smdp.stats(h.carriers.d)).orders;
+    const limitedBefore = await readMetric(
+      h.service.baseUrl,
+      'orchestrator_smdp_rate_limited_total',
+      {
+        carrier: h.carriers.d,
+      },
+    );
+    const started = Date.now();
+    const created = await h.api(
+      'POST',
+      '/v1/campaigns',
+      {
+        name: 'capacity',
+        selector: { meterIds: meters.map((m) => m.line.meterId) },
+        targetCarrierId: h.carriers.d,
+        waves: { canarySize: 14 },
+      },
+      'operator',
+    );
+    expect(created.body).toMatchObject({ state: 'running', meterCount: 14 });
+    await eventually(
+      () =>
+        meters.every((m) =>
+          h.outbound(m.line.meterId).some((x) => x.type === 'profileDownloadTrigger'),
+        ),
+      { timeoutMs: 30_000, what: 'a trigger for every meter' },
+    );
+    // The bucket held 10 (or fewer: earlier tests took some); the rest came at one a second.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(3_000);
+    expect(
+      await readMetric(h.service.baseUrl, 'orchestrator_smdp_rate_limited_total', {
+        carrier: h.carriers.d,
+      }),
+    ).toBeGreaterThan(limitedBefore);
+    expect((await h.smdp.stats(h.carriers.d)).orders).toBe(ordersBefore + 14);
   });
 });
