@@ -22,6 +22,7 @@ import { FLEET_VIEW, ORCHESTRATOR_CONFIG, SMDP_CLIENT } from './tokens';
 import { EIM_KEY_STORE } from './eim-keys/eim-key.tokens';
 import type { EimKeyStore } from './eim-keys/eim-key.store';
 import { OutboxPublisher } from './outbox/outbox.publisher';
+import { ActiveSwapsCache } from './confirm-swap/active-swaps.cache';
 import {
   chooseTarget,
   type ChooseTargetDecision,
@@ -114,6 +115,7 @@ export class SwapSagaService {
     @Inject(SMDP_CLIENT) private readonly smdp: SmdpClient,
     private readonly swaps: SwapsRepository,
     private readonly outbox: OutboxPublisher,
+    private readonly active: ActiveSwapsCache,
   ) {}
 
   pokeOutbox(): void {
@@ -281,6 +283,7 @@ export class SwapSagaService {
       },
     });
     swapStates.inc({ state: 'requested', trigger: swap.trigger });
+    this.active.add(swap.meter_id);
     if (!download) await this.dispatch(client, swap, meter, req.correlationId);
     return swap;
   }

@@ -59,7 +59,7 @@ describe('profile-orchestrator carrier outages and sleepy meters', () => {
 
     const campaigns = async () =>
       (
-        (await h.api('GET', '/v1/campaigns', undefined, 'viewer')).body.campaigns as {
+        (await h.api('GET', '/v1/campaigns', undefined, 'viewer')).body.items as {
           campaignId: string;
           trigger: string;
           selector: { region?: string; fromCarrierId?: string };
