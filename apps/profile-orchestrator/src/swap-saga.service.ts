@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import {
+  activationCode,
   eimPackageResultPayloadSchema,
   type CoverageEventRecord,
   type DeviceNotification,
@@ -551,14 +552,14 @@ export class SwapSagaService {
         return;
       }
       const transactionId = randomUUID();
-      const activationCode = `1$${smdpAddress}$${matchingId}`;
+      const code = activationCode(smdpAddress, matchingId);
       const deadline = new Date(
         (await this.expectedBy(client, meter)) + this.config.DOWNLOAD_TIMEOUT_S * 1000,
       );
       await this.swaps.update(client, swap.swap_id, {
         phase: 'downloading',
         matching_id: matchingId,
-        activation_code: activationCode,
+        activation_code: code,
         download_transaction_id: transactionId,
         next_attempt_at: null,
         deadline,
@@ -566,7 +567,7 @@ export class SwapSagaService {
       await this.swaps.sendToMeter(
         client,
         swap.meter_id,
-        { type: 'profileDownloadTrigger', eimTransactionId: transactionId, activationCode },
+        { type: 'profileDownloadTrigger', eimTransactionId: transactionId, activationCode: code },
         deadline,
       );
       await this.swaps.audit(client, {
