@@ -106,8 +106,6 @@ const isSleepy = (meter: FleetMeterRecord): boolean => meter.kind !== 'electrici
 export class SwapSagaService {
   private readonly log = createLogger('SwapSagaService');
   private readonly deviceKeys = new PublicKeyCache();
-  /** Latest battery charge per meter from its telemetry (meter.connectivity.v1), for the policy. */
-  private readonly batteries = new Map<string, number>();
 
   constructor(
     @Inject(ORCHESTRATOR_CONFIG) private readonly config: OrchestratorConfig,
@@ -343,10 +341,6 @@ export class SwapSagaService {
     });
   }
 
-  noteBattery(meterId: string, pct: number): void {
-    this.batteries.set(meterId, pct);
-  }
-
   /**
    * Asks @meterlink/swap-policy where (and whether) to move the meter, with every fact the eIM
    * has. The caller holds the meter's lock (inventory()). Per-carrier coverage statistics are not
@@ -374,7 +368,7 @@ export class SwapSagaService {
           (id) => this.fleet.carrier(id),
         ),
         coverage: { region: {}, cell: {} },
-        power: powerOf(meter, this.batteries.get(meter.meterId)),
+        power: powerOf(meter, await this.swaps.battery(client, meter.meterId)),
         typicalMonthlyBytes: typicalMonthlyBytes(meter),
         hasActiveSwap: (await this.swaps.activeSwap(client, meter.meterId)) !== undefined,
         history,

@@ -1,3 +1,4 @@
+import { createPool } from '@meterlink/postgres';
 import { eventually, readMetric } from '@meterlink/testing';
 import { OrchestratorHarness } from '../test-support/orchestrator-harness';
 
@@ -199,5 +200,31 @@ describe('profile-orchestrator carrier outages and sleepy meters', () => {
       }),
     ).toBeGreaterThan(limitedBefore);
     expect((await h.smdp.stats(h.carriers.d)).orders).toBe(ordersBefore + 14);
+  });
+
+  it('downloads nothing to a battery meter whose last telemetry said its battery is low', async () => {
+    const [meter] = await h.meters(1, { kind: 'water', reportIntervalS: 3600, downloadOnly: true });
+    const id = meter!.line.meterId;
+    const enabled = meter!.line.profiles[0]!;
+    const pool = createPool(h.infra.DATABASE_URL, 'int-orch-battery', 1);
+    try {
+      await h.traffic(meter!, enabled.iccid, enabled.carrierId, 12);
+      await eventually(
+        async () =>
+          (await pool.query('SELECT 1 FROM orchestrator.meter_battery WHERE meter_id = $1', [id]))
+            .rowCount === 1,
+        { what: 'the battery report to be kept' },
+      );
+    } finally {
+      await pool.end();
+    }
+    const refused = await h.api(
+      'POST',
+      `/v1/meters/${id}/swaps`,
+      { targetCarrierId: h.carriers.d },
+      'operator',
+    );
+    expect(refused).toMatchObject({ status: 409, body: { code: 'battery_low' } });
+    expect(h.swapRecords(id)).toEqual([]);
   });
 });

@@ -260,7 +260,7 @@ export class OrchestratorHarness {
     count: number,
     options: {
       downloadOnly?: boolean;
-      kind?: 'electricity' | 'gas';
+      kind?: 'electricity' | 'gas' | 'water';
       reportIntervalS?: number;
     } = {},
   ): Promise<TestMeter[]> {
@@ -360,7 +360,12 @@ export class OrchestratorHarness {
   }
 
   /** Telemetry seen on a profile, as ingestion writes it to meter.connectivity.v1. */
-  async traffic(meter: TestMeter, iccid: string, carrierId: string): Promise<void> {
+  async traffic(
+    meter: TestMeter,
+    iccid: string,
+    carrierId: string,
+    batteryPct?: number,
+  ): Promise<void> {
     const seq = (this.seqs.get(meter.line.meterId) ?? 0) + 1;
     this.seqs.set(meter.line.meterId, seq);
     const now = new Date().toISOString();
@@ -386,6 +391,7 @@ export class OrchestratorHarness {
           attachFailures: 0,
           bytesUp: 200,
           bytesDown: 40,
+          ...(batteryPct !== undefined ? { batteryPct } : {}),
         } satisfies MeterConnectivityRecord,
       },
     ]);
