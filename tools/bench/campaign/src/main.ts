@@ -261,7 +261,8 @@ async function main(): Promise<void> {
       {
         MQTT_GATEWAY_USERNAME: gateway.username,
         MQTT_GATEWAY_PASSWORD: gateway.password,
-        LOG_LEVEL: 'warn',
+        // info: the benchmark reads the simulator's `fleet summary` lines.
+        LOG_LEVEL: 'info',
       },
       join(runDir, 'sim.log'),
     );
