@@ -15,6 +15,8 @@ export class ConfirmSwapConsumer {
   @EventPattern(TOPICS.meterConnectivity.name)
   async onConnectivity(@Payload() batch: ConsumedBatch<MeterConnectivityRecord>): Promise<void> {
     await forEachRecord(batch, async (record) => {
+      if (record.value.batteryPct !== undefined)
+        this.saga.noteBattery(record.value.meterId, record.value.batteryPct);
       if (this.active.has(record.value.meterId))
         await this.saga.onConnectivity(record.value, record.correlationId);
     });

@@ -1,1 +1,2 @@
 export * from './decide-swap';
+export * from './choose-target';
