@@ -153,13 +153,14 @@ export class OrchestratorApi {
     return res.body;
   }
 
-  campaigns(): Promise<CampaignView[]> {
-    return this.ok<CampaignView[] | { items: CampaignView[] }>(
+  async campaigns(): Promise<CampaignView[]> {
+    const body = await this.ok<{ campaigns: CampaignView[] }>(
       'GET',
       '/v1/campaigns',
       undefined,
       'viewer',
-    ).then((body) => (Array.isArray(body) ? body : body.items));
+    );
+    return body.campaigns;
   }
 
   campaign(id: string): Promise<CampaignView> {

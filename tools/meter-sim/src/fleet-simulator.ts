@@ -391,6 +391,10 @@ export class FleetSimulator {
 
   private logOutage(edge: OutageEdge): void {
     const { carrierId, region, mode, fromS, toS } = edge.outage;
+    if (edge.edge === 'flip') {
+      this.log.debug({ carrierId, region: region ?? '*', fieldS: edge.fieldS }, 'outage flips');
+      return;
+    }
     this.log.warn(
       {
         carrierId,

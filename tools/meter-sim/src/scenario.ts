@@ -37,7 +37,7 @@ export const fleetGroupSchema = z.object({
 });
 export type FleetGroup = z.infer<typeof fleetGroupSchema>;
 
-export const outageModeSchema = z.enum(['degraded', 'down']);
+export const outageModeSchema = z.enum(['degraded', 'down', 'intermittent']);
 export type OutageMode = z.infer<typeof outageModeSchema>;
 
 export const outageSchema = z
@@ -48,8 +48,20 @@ export const outageSchema = z
     fromS: z.number().nonnegative(),
     toS: z.number().positive(),
     mode: outageModeSchema,
+    /**
+     * `intermittent` only: no service, except `upS` field seconds at the start of every
+     * `periodS` (counted from fromS), when the carrier works normally: meters scrape through.
+     */
+    periodS: z.number().positive().optional(),
+    upS: z.number().positive().optional(),
   })
-  .refine((o) => o.toS > o.fromS, 'outage toS must be after fromS');
+  .refine((o) => o.toS > o.fromS, 'outage toS must be after fromS')
+  .refine(
+    (o) =>
+      o.mode !== 'intermittent' ||
+      (o.periodS !== undefined && o.upS !== undefined && o.upS < o.periodS),
+    'an intermittent outage needs periodS and upS, upS below periodS',
+  );
 export type Outage = z.infer<typeof outageSchema>;
 
 /**

@@ -2,6 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { TOPICS, type ProfileSwapRecord } from '@meterlink/contracts';
@@ -74,6 +75,33 @@ async function provisionGateway(infra: InfraEnv): Promise<{ username: string; pa
 
 async function removeGateway(infra: InfraEnv, username: string): Promise<void> {
   await dynsecAdmin(infra, [{ command: 'deleteClient', username }]).catch(() => undefined);
+}
+
+/**
+ * The registry provisions every imported meter's broker credential; with dynsec that costs the
+ * broker quadratic time (21 minutes for 10,000 meters, see bench:import), and this benchmark's
+ * meters do not use per-meter credentials (they share the gateway's). So the registry runs in
+ * password-file mode against a throwaway broker that accepts its reload canary: its file is written
+ * and never used.
+ */
+async function startCanaryBroker(runDir: string, port: number): Promise<ChildProcess> {
+  const conf = join(runDir, 'canary-mosquitto.conf');
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
+  const child = spawn('mosquitto', ['-c', conf], { stdio: 'ignore' });
+  await eventually(
+    () => {
+      if (child.exitCode !== null) throw new Error(`canary broker exited with ${child.exitCode}`);
+      return new Promise<boolean>((resolve) => {
+        const socket = connect(port, '127.0.0.1', () => {
+          socket.end();
+          resolve(true);
+        });
+        socket.on('error', () => resolve(false));
+      });
+    },
+    { timeoutMs: 10_000, what: 'the canary broker' },
+  );
+  return child;
 }
 
 interface FleetSummary {
@@ -173,11 +201,18 @@ async function main(): Promise<void> {
   const token = (): string => randomBytes(20).toString('hex');
   const tokens = { operator: token(), approver: token(), viewer: token() };
   const smdp = new SmdpSimProcess(o.basePort + 5, {}, `bench-campaign-${tag}`);
+  const canaryPort = o.basePort + 6;
+  const canary = await startCanaryBroker(runDir, canaryPort);
   const platform = new Platform({
     infra,
     basePort: o.basePort,
     logTag: `bench-campaign-${tag}`,
     extraEnv: {
+      registry: {
+        BROKER_CREDENTIALS: 'password-file',
+        MQTT_PASSWORD_FILE: join(runDir, 'registry-passwords'),
+        MQTT_URL: `mqtt://127.0.0.1:${canaryPort}`,
+      },
       'profile-orchestrator': {
         ORCHESTRATOR_API_TOKENS: [
           `${tokens.operator}:operator`,
@@ -206,6 +241,7 @@ async function main(): Promise<void> {
     await recorder.stop().catch(() => undefined);
     await platform.stop().catch(() => undefined);
     await smdp.stop().catch(() => undefined);
+    canary.kill('SIGTERM');
     if (gateway) await removeGateway(infra, gateway.username);
   };
   const onSignal = (): void => {
@@ -261,7 +297,8 @@ async function main(): Promise<void> {
       {
         MQTT_GATEWAY_USERNAME: gateway.username,
         MQTT_GATEWAY_PASSWORD: gateway.password,
-        LOG_LEVEL: 'warn',
+        // info: the benchmark reads the simulator's `fleet summary` lines.
+        LOG_LEVEL: 'info',
       },
       join(runDir, 'sim.log'),
     );

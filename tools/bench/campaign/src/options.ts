@@ -6,7 +6,10 @@ export interface CampaignBenchOptions {
   downloadShare: number;
   /** MQTT connections the simulated meters share (the simulator's gateway mode). */
   connections: number;
-  /** First of six HTTP ports: registry, ingestion, coverage-monitor, orchestrator, billing, SM-DP+. */
+  /**
+   * First of seven ports: registry, ingestion, coverage-monitor, orchestrator, billing (HTTP),
+   * the SM-DP+ simulator, and the registry's throwaway broker (MQTT).
+   */
   basePort: number;
   canarySize: number;
   growthFactor: number;
@@ -32,7 +35,7 @@ MQTT_INGESTION_*), or asks tools/stack/stack.sh env (METERLINK_STACK_DIR and the
   --meters N              fleet size, all in one region on carrier A             default 10000
   --download-share X      share without a carrier-B profile (download first)     default 0.1
   --connections N         MQTT connections the meters share                      default 16
-  --base-port P           first of 6 HTTP ports                                  default 5280
+  --base-port P           first of 7 ports (5 services, SM-DP+, a broker)       default 5280
   --canary N              first wave                                             default 100
   --growth X              wave growth factor                                     default 2
   --max-wave N            largest wave                                           default 2500
@@ -102,7 +105,7 @@ export function parseOptions(argv: string[]): CampaignBenchOptions | 'help' {
     orchestratorEnv[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
   const basePort = positiveInt('--base-port', values['base-port'], 5280);
-  if (basePort + 5 > 65_535) throw new UsageError('--base-port too high');
+  if (basePort + 6 > 65_535) throw new UsageError('--base-port too high');
   return {
     meters: positiveInt('--meters', values.meters, 10_000),
     downloadShare: number('--download-share', values['download-share'], 0.1, 0, 1),
