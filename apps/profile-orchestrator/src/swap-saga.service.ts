@@ -1045,9 +1045,13 @@ export class SwapSagaService {
           await this.transition(client, swap, 'failed', {
             reasonCode: 'no_traffic_on_new_profile',
           });
-        else if (swap.phase === 'ordering')
-          await this.transition(client, swap, 'failed', { reasonCode: 'smdp_unavailable' });
-        else if (swap.phase === 'downloading') {
+        else if (swap.phase === 'ordering') {
+          // An order placed but never confirmed is released.
+          const failed = { ...swap, cancel_order_pending: swap.to_iccid !== null };
+          if (failed.cancel_order_pending)
+            await this.swaps.update(client, swap.swap_id, { cancel_order_pending: true });
+          await this.transition(client, failed, 'failed', { reasonCode: 'smdp_unavailable' });
+        } else if (swap.phase === 'downloading') {
           const expired = { ...swap, cancel_order_pending: true };
           await this.swaps.update(client, swap.swap_id, { cancel_order_pending: true });
           await this.transition(client, expired, 'expired', {
