@@ -36,6 +36,19 @@ mkdir -p .stack/demo && chmod 700 .stack/demo
 TOKEN=$(cat .stack/demo/api-token)
 export REGISTRY_API_TOKENS="$TOKEN:admin" EIM_KEY_FILE=$ROOT/.stack/demo/eim-key.json LOG_LEVEL=${LOG_LEVEL:-info}
 
+say "simulated carrier SM-DP+ (every carrier, on :${SMDP_SIM_PORT:-3090})"
+export SMDP_SIM_PORT=${SMDP_SIM_PORT:-3090}
+export SMDP_URL_TEMPLATE="http://127.0.0.1:$SMDP_SIM_PORT/{carrierId}"
+node --enable-source-maps dist/tools/smdp-sim/src/main.js >"$LOGS/smdp-sim.log" 2>&1 &
+pids+=($!)
+deadline=$((SECONDS + 30))
+until curl -sf "http://127.0.0.1:$SMDP_SIM_PORT/health" >/dev/null; do
+  if ((SECONDS > deadline)) || ! kill -0 "${pids[-1]}" 2>/dev/null; then
+    echo "smdp-sim did not start; last lines of $LOGS/smdp-sim.log:" >&2; tail -20 "$LOGS/smdp-sim.log" >&2; exit 1
+  fi
+  sleep 0.2
+done
+
 say "services"
 port=3001
 for svc in registry ingestion coverage-monitor profile-orchestrator billing; do

@@ -13,9 +13,9 @@ import { FleetView } from '@meterlink/fleet-view';
 import { producerHealth, type BatchingProducer } from '@meterlink/kafka';
 import { HealthRegistry } from '@meterlink/observability';
 import { createPool, migrate, pingPostgres, type Pool } from '@meterlink/postgres';
-import { ObservabilityModule } from '@meterlink/service-kit';
+import { ApiAuthGuard, ObservabilityModule, OPERATOR_API_TOKENS } from '@meterlink/service-kit';
 import type { OrchestratorConfig } from './config';
-import { FLEET_VIEW, ORCHESTRATOR_CONFIG, PG_POOL, PRODUCER } from './tokens';
+import { FLEET_VIEW, ORCHESTRATOR_CONFIG, PG_POOL, PRODUCER, SMDP_CLIENT } from './tokens';
 import { EIM_KEY_STORE } from './eim-keys/eim-key.tokens';
 import { FileEimKeyStore } from './eim-keys/eim-key.store';
 import { JwksController } from './eim-keys/jwks.controller';
@@ -27,6 +27,14 @@ import { HandleEsipaConsumer } from './handle-esipa/handle-esipa.consumer';
 import { ConfirmSwapConsumer } from './confirm-swap/confirm-swap.consumer';
 import { ActiveSwapsCache } from './confirm-swap/active-swaps.cache';
 import { ExpireSwapsService } from './expire-swaps/expire-swaps.service';
+import { SmdpClient } from './smdp/smdp.client';
+import { CampaignsService } from './campaigns/campaigns.service';
+import {
+  AuditController,
+  CampaignsController,
+  MeterSwapsController,
+  OpenApiController,
+} from './api/operator-api.controller';
 
 export const ORCHESTRATOR_MIGRATIONS = join(__dirname, '..', 'migrations');
 
@@ -43,6 +51,7 @@ class OrchestratorLifecycle
     private readonly outbox: OutboxPublisher,
     private readonly active: ActiveSwapsCache,
     private readonly expiry: ExpireSwapsService,
+    private readonly campaigns: CampaignsService,
     health: HealthRegistry,
   ) {
     health.register('postgres', () => pingPostgres(pool));
@@ -62,11 +71,13 @@ class OrchestratorLifecycle
     this.active.start(500);
     this.outbox.start();
     this.expiry.start();
+    this.campaigns.start();
     void this.config;
   }
 
   beforeApplicationShutdown(): void {
     this.expiry.stop();
+    this.campaigns.stopDriver();
     this.active.stop();
   }
 
@@ -89,7 +100,16 @@ export class ProfileOrchestratorModule {
     return {
       module: ProfileOrchestratorModule,
       imports: [ObservabilityModule],
-      controllers: [JwksController, StartSwapConsumer, HandleEsipaConsumer, ConfirmSwapConsumer],
+      controllers: [
+        JwksController,
+        StartSwapConsumer,
+        HandleEsipaConsumer,
+        ConfirmSwapConsumer,
+        CampaignsController,
+        MeterSwapsController,
+        AuditController,
+        OpenApiController,
+      ],
       providers: [
         { provide: ORCHESTRATOR_CONFIG, useValue: config },
         { provide: PRODUCER, useValue: producer },
@@ -99,6 +119,18 @@ export class ProfileOrchestratorModule {
         },
         { provide: FLEET_VIEW, useFactory: () => new FleetView(kafka, 'profile-orchestrator') },
         { provide: EIM_KEY_STORE, useFactory: () => new FileEimKeyStore(config.EIM_KEY_FILE) },
+        { provide: OPERATOR_API_TOKENS, useValue: config.ORCHESTRATOR_API_TOKENS ?? [] },
+        ApiAuthGuard,
+        {
+          provide: SMDP_CLIENT,
+          useFactory: () =>
+            new SmdpClient({
+              urlTemplate: config.SMDP_URL_TEMPLATE,
+              requesterId: config.EIM_ID,
+              timeoutMs: config.SMDP_TIMEOUT_MS,
+            }),
+        },
+        CampaignsService,
         SwapsRepository,
         OutboxPublisher,
         SwapSagaService,

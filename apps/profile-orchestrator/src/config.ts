@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { baseConfigShape, env, loadConfig } from '@meterlink/config';
+import { DEFAULT_SMDP_URL_TEMPLATE } from '@meterlink/contracts';
 
 export const orchestratorConfigSchema = z.object({
   ...baseConfigShape,
@@ -13,6 +14,26 @@ export const orchestratorConfigSchema = z.object({
   /** Time after dispatch, on top of the meter's rollback window, before a swap expires. */
   SWAP_GRACE_S: env.int(60),
   SWEEP_INTERVAL_MS: env.int(500, 10),
+  /** Operator API tokens (`token:role`, comma-separated); without them the operator API refuses every call. */
+  ORCHESTRATOR_API_TOKENS: env.apiTokens().optional(),
+  /** A carrier's SM-DP+ base URL for ES2+ (`{carrierId}` replaced). */
+  SMDP_URL_TEMPLATE: z.string().includes('{carrierId}').default(DEFAULT_SMDP_URL_TEMPLATE),
+  SMDP_TIMEOUT_MS: env.int(10_000, 100),
+  /** How long ES2+ may keep failing transiently (retried with backoff) before the swap fails. */
+  SMDP_ORDER_TIMEOUT_S: env.int(3600, 1),
+  /** SM-DP+ capacity per carrier: download orders per minute. */
+  SMDP_ORDERS_PER_MIN: env.int(600, 1),
+  /** After the meter's next expected poll, how long it may take to report its download. */
+  DOWNLOAD_TIMEOUT_S: env.int(900, 1),
+  /** Campaigns above this many meters wait for an admin's approval. */
+  CAMPAIGN_APPROVAL_THRESHOLD: env.int(1000, 0),
+  CAMPAIGN_TICK_MS: env.int(500, 10),
+  /** Swaps a campaign starts per tick (bounds one transaction). */
+  CAMPAIGN_START_BATCH: env.int(200, 1),
+  /** A carrier outage must last this long before an automatic campaign starts (a blip moves nothing). */
+  OUTAGE_MIN_DURATION_S: env.int(900, 0),
+  /** Automatic campaigns' waves. */
+  OUTAGE_CAMPAIGN_CANARY: env.int(10, 1),
 });
 export type OrchestratorConfig = z.infer<typeof orchestratorConfigSchema>;
 export const loadOrchestratorConfig = (): OrchestratorConfig =>

@@ -12,9 +12,13 @@ import { newEventId } from '@meterlink/kafka';
 import type { Pool, PoolClient } from '@meterlink/postgres';
 import type { InventoryProfile } from '@meterlink/swap-policy';
 import { PG_POOL } from './tokens';
+import type { HistoryRow } from './policy/target';
 
 export type InternalSwapState = SwapState | 'confirming';
 export const ACTIVE_STATES: InternalSwapState[] = ['requested', 'dispatched', 'confirming'];
+
+/** The internal step of a swap (migrations/002): extra to its public state. */
+export type SwapPhase = 'ordering' | 'downloading' | 'enabling' | 'confirming';
 
 export interface SwapRow {
   swap_id: string;
@@ -22,8 +26,11 @@ export interface SwapRow {
   eid: string;
   trigger: SwapTrigger;
   state: InternalSwapState;
+  phase: SwapPhase;
+  needs_download: boolean;
   from_iccid: string;
-  to_iccid: string;
+  /** null while the SM-DP+ has not allocated the downloaded profile's ICCID yet. */
+  to_iccid: string | null;
   from_carrier_id: string;
   to_carrier_id: string;
   eim_transaction_id: string | null;
@@ -33,7 +40,38 @@ export interface SwapRow {
   traffic_seen_at: Date | null;
   deadline: Date | null;
   created_at: Date;
+  matching_id: string | null;
+  activation_code: string | null;
+  download_transaction_id: string | null;
+  next_attempt_at: Date | null;
+  attempts: number;
+  cancel_order_pending: boolean;
+  campaign_id: string | null;
+  requested_by: string | null;
+  /** false until the `requested` record could be published (it needs the target ICCID). */
+  published_requested: boolean;
 }
+
+/** What a new swap needs; the rest starts empty. */
+export type NewSwap = Pick<
+  SwapRow,
+  | 'swap_id'
+  | 'meter_id'
+  | 'eid'
+  | 'trigger'
+  | 'state'
+  | 'phase'
+  | 'needs_download'
+  | 'from_iccid'
+  | 'to_iccid'
+  | 'from_carrier_id'
+  | 'to_carrier_id'
+  | 'deadline'
+  | 'next_attempt_at'
+  | 'campaign_id'
+  | 'requested_by'
+  | 'published_requested'
+> & { cause_event_id: string | null; traffic_seen_at?: Date | null };
 
 export interface InventoryRow {
   meter_id: string;
@@ -43,6 +81,18 @@ export interface InventoryRow {
 }
 
 type Db = Pool | PoolClient;
+
+export interface AuditRow {
+  audit_id: string;
+  at: Date;
+  actor: string;
+  action: string;
+  meter_id: string | null;
+  eid: string | null;
+  swap_id: string | null;
+  campaign_id: string | null;
+  detail: Record<string, unknown>;
+}
 
 /** SQL for swaps, counters, inventory, outbox and audit. Methods take the transaction client. */
 @Injectable()
@@ -61,6 +111,22 @@ export class SwapsRepository {
     const { rows } = await db.query<SwapRow>(
       'SELECT * FROM orchestrator.swaps WHERE eim_transaction_id = $1 FOR UPDATE',
       [eimTransactionId],
+    );
+    return rows[0];
+  }
+
+  async byDownloadTransaction(db: Db, transactionId: string): Promise<SwapRow | undefined> {
+    const { rows } = await db.query<SwapRow>(
+      'SELECT * FROM orchestrator.swaps WHERE download_transaction_id = $1 FOR UPDATE',
+      [transactionId],
+    );
+    return rows[0];
+  }
+
+  async byId(db: Db, swapId: string, forUpdate = false): Promise<SwapRow | undefined> {
+    const { rows } = await db.query<SwapRow>(
+      `SELECT * FROM orchestrator.swaps WHERE swap_id = $1 ${forUpdate ? 'FOR UPDATE' : ''}`,
+      [swapId],
     );
     return rows[0];
   }
@@ -94,33 +160,48 @@ export class SwapsRepository {
     }));
   }
 
-  async insertSwap(
-    db: Db,
-    swap: Omit<
-      SwapRow,
-      | 'created_at'
-      | 'eim_transaction_id'
-      | 'counter_value'
-      | 'package_jws'
-      | 'reason_code'
-      | 'traffic_seen_at'
-    > & { cause_event_id: string | null },
-  ): Promise<void> {
+  /** The meter's settled swaps since then, for the policy (cooldown, anti-flap, battery budget). */
+  async policyHistory(db: Db, meterId: string, sinceMs: number): Promise<HistoryRow[]> {
+    const { rows } = await db.query<HistoryRow>(
+      `SELECT from_carrier_id, to_carrier_id, state, phase, needs_download, trigger, updated_at FROM orchestrator.swaps
+       WHERE meter_id = $1 AND state <> ALL($2) AND updated_at > to_timestamp($3 / 1000.0)`,
+      [meterId, ACTIVE_STATES, sinceMs],
+    );
+    return rows;
+  }
+
+  async outageStartedAt(db: Db, outageId: string): Promise<Date | undefined> {
+    const { rows } = await db.query<{ started_at: Date }>(
+      'SELECT started_at FROM orchestrator.carrier_outages WHERE outage_id = $1',
+      [outageId],
+    );
+    return rows[0]?.started_at;
+  }
+
+  async insertSwap(db: Db, swap: NewSwap): Promise<void> {
     await db.query(
-      `INSERT INTO orchestrator.swaps (swap_id, meter_id, eid, trigger, state, from_iccid, to_iccid, from_carrier_id, to_carrier_id, deadline, cause_event_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+      `INSERT INTO orchestrator.swaps (swap_id, meter_id, eid, trigger, state, phase, needs_download, from_iccid, to_iccid,
+         from_carrier_id, to_carrier_id, deadline, next_attempt_at, campaign_id, requested_by, published_requested, cause_event_id, traffic_seen_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
       [
         swap.swap_id,
         swap.meter_id,
         swap.eid,
         swap.trigger,
         swap.state,
+        swap.phase,
+        swap.needs_download,
         swap.from_iccid,
         swap.to_iccid,
         swap.from_carrier_id,
         swap.to_carrier_id,
         swap.deadline,
+        swap.next_attempt_at,
+        swap.campaign_id,
+        swap.requested_by,
+        swap.published_requested,
         swap.cause_event_id,
+        swap.traffic_seen_at ?? null,
       ],
     );
   }
@@ -137,6 +218,15 @@ export class SwapsRepository {
         | 'reason_code'
         | 'traffic_seen_at'
         | 'deadline'
+        | 'phase'
+        | 'to_iccid'
+        | 'matching_id'
+        | 'activation_code'
+        | 'download_transaction_id'
+        | 'next_attempt_at'
+        | 'attempts'
+        | 'cancel_order_pending'
+        | 'published_requested'
       > & { counter_value: number }
     >,
   ): Promise<void> {
@@ -191,13 +281,16 @@ export class SwapsRepository {
       swapId: swap.swap_id,
       meterId: swap.meter_id,
       fromIccid: swap.from_iccid,
-      toIccid: swap.to_iccid,
+      toIccid: swap.to_iccid ?? swap.from_iccid,
       fromCarrierId: swap.from_carrier_id,
       toCarrierId: swap.to_carrier_id,
       trigger: swap.trigger,
       state,
       ...(extra.reasonCode ? { reasonCode: extra.reasonCode } : {}),
       ...(swap.eim_transaction_id ? { eimTransactionId: swap.eim_transaction_id } : {}),
+      phase: swap.phase,
+      needsDownload: swap.needs_download,
+      ...(swap.campaign_id ? { campaignId: swap.campaign_id } : {}),
     };
     await this.enqueue(db, TOPICS.profileSwaps.name, swap.meter_id, record);
   }
@@ -237,20 +330,123 @@ export class SwapsRepository {
       meterId?: string;
       eid?: string;
       swapId?: string;
+      campaignId?: string | null;
       detail?: Record<string, unknown>;
     },
   ): Promise<void> {
     await db.query(
-      'INSERT INTO orchestrator.audit_log (actor, action, meter_id, eid, swap_id, detail) VALUES ($1, $2, $3, $4, $5, $6)',
+      'INSERT INTO orchestrator.audit_log (actor, action, meter_id, eid, swap_id, campaign_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)',
       [
         entry.actor,
         entry.action,
         entry.meterId ?? null,
         entry.eid ?? null,
         entry.swapId ?? null,
+        entry.campaignId ?? null,
         JSON.stringify(entry.detail ?? {}),
       ],
     );
+  }
+
+  /**
+   * Swaps whose ES2+ step is due (ordering, or a cancelOrder owed), claimed for `leaseMs`: a
+   * crashed worker's claim lapses and the next attempt reuses the same functionCallIdentifier.
+   */
+  async claimOrderWork(db: Db, limit: number, leaseMs: number): Promise<SwapRow[]> {
+    const { rows } = await db.query<SwapRow>(
+      `UPDATE orchestrator.swaps SET next_attempt_at = now() + ($2 || ' milliseconds')::interval
+       WHERE swap_id IN (
+         SELECT swap_id FROM orchestrator.swaps WHERE next_attempt_at <= now()
+         ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+       RETURNING *`,
+      [limit, String(leaseMs)],
+    );
+    return rows;
+  }
+
+  /** A log of the download orders placed per carrier. */
+  async recordOrder(db: Db, carrierId: string, swapId: string): Promise<void> {
+    await db.query('INSERT INTO orchestrator.smdp_orders (carrier_id, swap_id) VALUES ($1, $2)', [
+      carrierId,
+      swapId,
+    ]);
+  }
+
+  /** Latest charge per meter; an older report than the stored one changes nothing. */
+  async saveBatteries(
+    db: Db,
+    reports: { meterId: string; pct: number; at: string }[],
+  ): Promise<void> {
+    if (reports.length === 0) return;
+    await db.query(
+      `INSERT INTO orchestrator.meter_battery (meter_id, battery_pct, at)
+       SELECT * FROM unnest($1::text[], $2::float8[], $3::timestamptz[])
+       ON CONFLICT (meter_id) DO UPDATE SET battery_pct = EXCLUDED.battery_pct, at = EXCLUDED.at
+       WHERE orchestrator.meter_battery.at < EXCLUDED.at`,
+      [reports.map((r) => r.meterId), reports.map((r) => r.pct), reports.map((r) => r.at)],
+    );
+  }
+
+  async battery(db: Db, meterId: string): Promise<number | undefined> {
+    const { rows } = await db.query<{ battery_pct: number }>(
+      'SELECT battery_pct FROM orchestrator.meter_battery WHERE meter_id = $1',
+      [meterId],
+    );
+    return rows[0]?.battery_pct;
+  }
+
+  async touchPresence(db: Db, meterId: string, nextExpectedAt: Date): Promise<void> {
+    await db.query(
+      `INSERT INTO orchestrator.meter_presence (meter_id, last_seen_at, next_expected_at) VALUES ($1, now(), $2)
+       ON CONFLICT (meter_id) DO UPDATE SET last_seen_at = now(), next_expected_at = EXCLUDED.next_expected_at`,
+      [meterId, nextExpectedAt],
+    );
+  }
+
+  async presence(
+    db: Db,
+    meterId: string,
+  ): Promise<{ last_seen_at: Date; next_expected_at: Date } | undefined> {
+    const { rows } = await db.query<{ last_seen_at: Date; next_expected_at: Date }>(
+      'SELECT last_seen_at, next_expected_at FROM orchestrator.meter_presence WHERE meter_id = $1',
+      [meterId],
+    );
+    return rows[0];
+  }
+
+  /** Carriers with an open outage in a region: never a target. */
+  async carriersInOutage(db: Db, region: string): Promise<Set<string>> {
+    const { rows } = await db.query<{ carrier_id: string }>(
+      'SELECT DISTINCT carrier_id FROM orchestrator.carrier_outages WHERE region = $1 AND recovered_at IS NULL',
+      [region],
+    );
+    return new Set(rows.map((r) => r.carrier_id));
+  }
+
+  async listSwaps(
+    db: Db,
+    meterId: string,
+    limit = 100,
+  ): Promise<(SwapRow & { updated_at: Date })[]> {
+    const { rows } = await db.query<SwapRow & { updated_at: Date }>(
+      'SELECT * FROM orchestrator.swaps WHERE meter_id = $1 ORDER BY created_at DESC LIMIT $2',
+      [meterId, limit],
+    );
+    return rows;
+  }
+
+  async auditPage(
+    db: Db,
+    filter: { meterId?: string; campaignId?: string; before?: number; limit: number },
+  ): Promise<AuditRow[]> {
+    const { rows } = await db.query<AuditRow>(
+      `SELECT audit_id, at, actor, action, meter_id, eid, swap_id, campaign_id, detail FROM orchestrator.audit_log
+       WHERE ($1::text IS NULL OR meter_id = $1) AND ($2::uuid IS NULL OR campaign_id = $2)
+         AND ($3::bigint IS NULL OR audit_id < $3)
+       ORDER BY audit_id DESC LIMIT $4`,
+      [filter.meterId ?? null, filter.campaignId ?? null, filter.before ?? null, filter.limit],
+    );
+    return rows;
   }
 
   async dueSwaps(db: Db, limit: number): Promise<SwapRow[]> {

@@ -9,3 +9,5 @@ export * from './platform/records';
 export * from './topics';
 export * from './asyncapi';
 export * from './ids';
+export * from './smdp/es2plus';
+export * from './identifiers';

@@ -9,3 +9,4 @@ export * from './kafka-outage';
 export * from './meter-load';
 export * from './metrics';
 export * from './dynsec';
+export * from './smdp-sim-process';

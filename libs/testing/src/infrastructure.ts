@@ -1,9 +1,11 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
-export const REPO_ROOT = join(__dirname, '..', '..', '..');
+const libRoot = join(__dirname, '..', '..', '..');
+/** The repository, whether this runs from source (jest) or from dist/ (benchmarks). */
+export const REPO_ROOT = basename(libRoot) === 'dist' ? dirname(libRoot) : libRoot;
 
 export const INFRA_VARIABLES = [
   'KAFKA_BROKERS',

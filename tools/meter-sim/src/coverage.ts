@@ -6,9 +6,14 @@ export type ServiceLevel = 'ok' | 'degraded' | 'down';
 
 export interface OutageEdge {
   fieldS: number;
-  edge: 'start' | 'end';
+  /** `flip`: an intermittent outage's service comes or goes. */
+  edge: 'start' | 'end' | 'flip';
   outage: Outage;
 }
+
+/** An intermittent outage is up during the first upS of each period. */
+const intermittentUp = (o: Outage, fieldS: number): boolean =>
+  o.periodS !== undefined && o.upS !== undefined && (fieldS - o.fromS) % o.periodS < o.upS;
 
 /**
  * Which carrier has service where and when, from the scenario's outages. Anything no outage
@@ -22,6 +27,10 @@ export class ServiceModel {
     for (const o of this.outages) {
       if (o.carrierId !== carrierId || (o.region !== undefined && o.region !== region)) continue;
       if (fieldS < o.fromS || fieldS >= o.toS) continue;
+      if (o.mode === 'intermittent') {
+        if (!intermittentUp(o, fieldS)) return 'down';
+        continue;
+      }
       if (o.mode === 'down') return 'down';
       level = 'degraded';
     }
@@ -33,10 +42,23 @@ export class ServiceModel {
     return this.outages
       .flatMap((outage): OutageEdge[] => [
         { fieldS: outage.fromS, edge: 'start', outage },
+        ...flips(outage),
         { fieldS: outage.toS, edge: 'end', outage },
       ])
       .sort((a, b) => a.fieldS - b.fieldS);
   }
+}
+
+/** Every moment an intermittent outage's service comes back or goes, inside the outage. */
+function flips(outage: Outage): OutageEdge[] {
+  const { periodS, upS } = outage;
+  if (outage.mode !== 'intermittent' || periodS === undefined || upS === undefined) return [];
+  const edges: OutageEdge[] = [];
+  for (let at = outage.fromS; at < outage.toS; at += periodS) {
+    if (at > outage.fromS) edges.push({ fieldS: at, edge: 'flip', outage });
+    if (at + upS < outage.toS) edges.push({ fieldS: at + upS, edge: 'flip', outage });
+  }
+  return edges;
 }
 
 export interface RadioSample {

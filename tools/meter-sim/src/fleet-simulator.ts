@@ -1,14 +1,23 @@
+import { DEFAULT_SMDP_URL_TEMPLATE } from '@meterlink/contracts';
 import { privateKeyFromJwk } from '@meterlink/jws';
 import { createLogger, type Logger } from '@meterlink/observability';
 import { ServiceModel, radioSite, type OutageEdge } from './coverage';
 import { keyringFromJwks, loadEimKeyring, type EimKeyring, type Jwks } from './eim-keys';
 import { loadFleetState, saveFleetState } from './fleet';
 import type { FleetState, FleetStateMeter } from './fleet-state';
-import { Meter, type MeterEvent, type MeterStatus, type MeterTiming } from './meter';
+import {
+  Meter,
+  type InjectionKind,
+  type MeterEvent,
+  type MeterStatus,
+  type MeterTiming,
+} from './meter';
+import { MqttGateway } from './gateway-link';
 import { MqttMeterLink, type SimLink } from './mqtt-link';
 import { Prng } from './prng';
 import { RealScheduler, type Scheduler, type TimerHandle } from './scheduler';
 import { toRealMs, type Scenario } from './scenario';
+import { HttpSmdpClient, type SmdpEs9Client } from './smdp-client';
 
 export interface FleetSimulatorOptions {
   scenario: Scenario;
@@ -26,6 +35,18 @@ export interface FleetSimulatorOptions {
   startTimeoutMs?: number;
   sessionExpiryS?: number;
   scheduler?: Scheduler;
+  /**
+   * Where the carriers' SM-DP+ live for profile downloads (`{carrierId}` replaced); default
+   * `SMDP_URL_TEMPLATE` from the environment, else http://127.0.0.1:3090/{carrierId}.
+   */
+  smdpUrlTemplate?: string;
+  /**
+   * Many meters per MQTT connection (benchmarks): a broker identity allowed to publish every
+   * meter's `up/` and receive every meter's `down/`, and how many connections to share.
+   */
+  gateway?: { username: string; password: string; connections: number };
+  /** Replaces the ES9+ client altogether (tests). */
+  smdp?: SmdpEs9Client;
   /** Replaces the MQTT connection (tests, other transports). */
   linkFactory?: (meter: FleetStateMeter) => SimLink;
   logger?: Logger;
@@ -47,6 +68,8 @@ export interface FleetStats {
   rollbacks: number;
   fallbacks: number;
   downloads: number;
+  downloadsAbandoned: number;
+  resultsInjected: number;
   pendingItems: number;
   connectErrors: number;
 }
@@ -60,6 +83,8 @@ type EventCounters = Pick<
   | 'rollbacks'
   | 'fallbacks'
   | 'downloads'
+  | 'downloadsAbandoned'
+  | 'resultsInjected'
 >;
 
 interface SimMeter {
@@ -76,6 +101,8 @@ export class FleetSimulator {
   private readonly log: Logger;
   private readonly scheduler: Scheduler;
   private readonly service: ServiceModel;
+  private readonly smdp: SmdpEs9Client;
+  private gateway: MqttGateway | undefined;
   private readonly listeners = new Set<(event: MeterEvent) => void>();
   private readonly counters: EventCounters = {
     packagesExecuted: 0,
@@ -85,6 +112,8 @@ export class FleetSimulator {
     rollbacks: 0,
     fallbacks: 0,
     downloads: 0,
+    downloadsAbandoned: 0,
+    resultsInjected: 0,
   };
   private readonly booted = new Set<string>();
   private readonly timers: TimerHandle[] = [];
@@ -103,6 +132,11 @@ export class FleetSimulator {
     this.log = options.logger ?? createLogger('meter-sim');
     this.scheduler = options.scheduler ?? new RealScheduler();
     this.service = new ServiceModel(options.scenario.outages);
+    this.smdp =
+      options.smdp ??
+      new HttpSmdpClient(
+        options.smdpUrlTemplate ?? process.env.SMDP_URL_TEMPLATE ?? DEFAULT_SMDP_URL_TEMPLATE,
+      );
   }
 
   /** Loads the fleet state, connects every meter and resolves once those with coverage have booted. */
@@ -122,7 +156,7 @@ export class FleetSimulator {
         'fleet state was generated from another scenario; its manifest timings may not match',
       );
     }
-    if (state.meters.length > scenario.maxConnections) {
+    if (!this.options.gateway && state.meters.length > scenario.maxConnections) {
       throw new Error(
         `fleet has ${state.meters.length} meters, above maxConnections ${scenario.maxConnections} (one MQTT connection per meter)`,
       );
@@ -133,6 +167,7 @@ export class FleetSimulator {
     this.startMs = this.scheduler.now();
     this.meters = state.meters.map((config) => this.createMeter(config, keyring));
     this.scheduleOutages();
+    this.scheduleInjections();
     for (const { meter } of this.meters) meter.start();
     this.phase = 'running';
 
@@ -190,6 +225,7 @@ export class FleetSimulator {
       pendingItems += meter.status().pendingSeqNumbers.length;
       connectErrors += link.connectErrors;
     }
+    connectErrors += this.gateway?.connectErrors ?? 0;
     return {
       running: this.phase === 'running',
       fieldTimeS: Math.round(this.fieldTimeS()),
@@ -213,6 +249,22 @@ export class FleetSimulator {
     return this.meters.map((m) => m.meter.status());
   }
 
+  /** Stages an attack through one meter (see Meter.inject); false if it could not be staged. */
+  inject(meterId: string, kind: InjectionKind): boolean {
+    return this.meterById(meterId).inject(kind);
+  }
+
+  /** Makes one meter poll now; false while it has no connection. */
+  poll(meterId: string): boolean {
+    return this.meterById(meterId).pollNow();
+  }
+
+  private meterById(meterId: string): Meter {
+    const found = this.meters.find((m) => m.meter.meterId === meterId);
+    if (!found) throw new Error(`no meter ${meterId} in this fleet`);
+    return found.meter;
+  }
+
   /** Field seconds since start: real elapsed time times speedup. */
   fieldTimeS(): number {
     if (this.phase === 'new') return 0;
@@ -221,8 +273,17 @@ export class FleetSimulator {
 
   private createMeter(config: FleetStateMeter, eimKeys: EimKeyring): SimMeter {
     const { scenario } = this.options;
+    const gatewayOptions = this.options.gateway;
+    if (gatewayOptions && !this.gateway && !this.options.linkFactory) {
+      this.gateway = new MqttGateway({
+        url: this.options.mqttUrl,
+        ...gatewayOptions,
+        logger: this.log,
+      });
+    }
     const link =
       this.options.linkFactory?.(config) ??
+      this.gateway?.linkFor(config.meterId) ??
       new MqttMeterLink({
         url: this.options.mqttUrl,
         meterId: config.meterId,
@@ -273,6 +334,7 @@ export class FleetSimulator {
         },
         eimKeys,
         deviceKey: privateKeyFromJwk(config.deviceKey),
+        smdp: this.smdp,
         // Seeded per run (seq moves on between runs), so a rerun does not replay the same radio.
         rng: Prng.derive(scenario.seed, config.meterId, 'run', config.runtime.seq),
         onEvent: (event) => this.handleEvent(event),
@@ -302,8 +364,37 @@ export class FleetSimulator {
     }
   }
 
+  private scheduleInjections(): void {
+    const { speedup, injections } = this.options.scenario;
+    for (const injection of injections) {
+      this.timers.push(
+        this.scheduler.setTimer(toRealMs(injection.atS, speedup), () => {
+          const chosen = this.meters
+            .filter(
+              ({ meter, config }) =>
+                (injection.region === undefined || injection.region === config.region) &&
+                (injection.carrierId === undefined ||
+                  injection.carrierId === meter.status().enabledCarrierId),
+            )
+            .slice(0, injection.count);
+          for (const { meter } of chosen) {
+            if (!meter.inject(injection.kind))
+              this.log.warn(
+                { meterId: meter.meterId, kind: injection.kind },
+                'injection not staged (nothing to replay, or no connection)',
+              );
+          }
+        }),
+      );
+    }
+  }
+
   private logOutage(edge: OutageEdge): void {
     const { carrierId, region, mode, fromS, toS } = edge.outage;
+    if (edge.edge === 'flip') {
+      this.log.debug({ carrierId, region: region ?? '*', fieldS: edge.fieldS }, 'outage flips');
+      return;
+    }
     this.log.warn(
       {
         carrierId,
@@ -396,12 +487,27 @@ export class FleetSimulator {
           'profile download finished',
         );
         break;
+      case 'downloadAbandoned':
+        this.counters.downloadsAbandoned++;
+        this.log.warn(
+          { meterId, eimTransactionId: event.eimTransactionId, error: event.error },
+          'profile download abandoned: SM-DP+ unreachable',
+        );
+        break;
+      case 'resultInjected':
+        this.counters.resultsInjected++;
+        this.log.warn(
+          { meterId, kind: event.kind, eimTransactionId: event.eimTransactionId },
+          'attack staged: result injected',
+        );
+        break;
       case 'downlinkInvalid':
         this.log.warn({ meterId, reason: event.reason }, 'downlink ignored');
         break;
       case 'serviceLost':
       case 'serviceRestored':
       case 'acknowledged':
+      case 'downlink':
         this.log.debug({ ...event }, event.type);
         break;
     }
@@ -496,6 +602,7 @@ export class FleetSimulator {
     for (const timer of this.timers.splice(0)) timer.cancel();
     for (const { meter } of this.meters) meter.stop();
     await Promise.all(this.meters.map(({ link }) => link.close()));
+    await this.gateway?.close();
     await this.persist();
     this.phase = 'stopped';
     this.log.info(this.stats(), 'fleet stopped');

@@ -3,6 +3,8 @@ import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   carrierCatalogueSchema,
+  eidWithCheckDigits,
+  makeIccid,
   manifestLineSchema,
   type CarrierCatalogue,
   type ManifestLine,
@@ -15,7 +17,6 @@ import {
   type FleetStateMeter,
   type SimProfile,
 } from './fleet-state';
-import { eidWithCheckDigits, makeIccid } from './identifiers';
 import { Prng } from './prng';
 import { toRealSeconds, type Scenario } from './scenario';
 
@@ -34,8 +35,6 @@ const DEFAULT_TARIFF: Readonly<Record<MeterKind, string>> = {
   water: 'water-standard',
 };
 const EID_PREFIX = '89049032';
-/** ICCID serials of profiles downloaded at run time start here, above every factory serial. */
-const DOWNLOAD_SERIAL_BASE = 500_000_000_000;
 
 export const isBatteryPowered = (kind: MeterKind): boolean => kind !== 'electricity';
 
@@ -50,16 +49,6 @@ export function issuerCodeOf(catalogue: CarrierCatalogue, carrierId: string): nu
   const index = catalogue.carriers.findIndex((c) => c.carrierId === carrierId);
   if (index < 0) throw new Error(`carrier ${carrierId} is not in the catalogue`);
   return 10 + index;
-}
-
-/** ICCID of the n-th profile a meter downloads at run time (unique across the fleet). */
-export function downloadedIccid(
-  catalogue: CarrierCatalogue,
-  carrierId: string,
-  meterIndex: number,
-  n: number,
-): string {
-  return makeIccid(issuerCodeOf(catalogue, carrierId), DOWNLOAD_SERIAL_BASE + meterIndex * 100 + n);
 }
 
 export interface GenerateOptions {

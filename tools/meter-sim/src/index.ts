@@ -6,7 +6,14 @@ export {
   toRealSeconds,
   ScenarioError,
 } from './scenario';
-export type { Scenario, ScenarioInput, FleetGroup, Outage, OutageMode } from './scenario';
+export type {
+  Scenario,
+  ScenarioInput,
+  FleetGroup,
+  Outage,
+  OutageMode,
+  Injection,
+} from './scenario';
 export {
   generateFleet,
   writeFleet,
@@ -36,7 +43,10 @@ export type {
   MeterTiming,
   MeterIdentity,
   MeterDeps,
+  InjectionKind,
 } from './meter';
+export { HttpSmdpClient } from './smdp-client';
+export type { SmdpEs9Client, SmdpDownloadOutcome } from './smdp-client';
 export type { SimLink, LinkListener } from './mqtt-link';
 export { ServiceModel } from './coverage';
 export type { ServiceLevel } from './coverage';

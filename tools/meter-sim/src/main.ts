@@ -10,7 +10,12 @@ const USAGE = `usage:
   meter-sim generate --scenario <file> --out <dir> [--tag T] [--seed N]
     --tag, --seed  a new fleet identity (meterIds, EIDs, ICCIDs) for repeated runs on one platform
   meter-sim run --scenario <file> --state <dir> --mqtt-url <url> --eim-jwks <url-or-file> [--duration-s N]
+                [--smdp-url-template URL] [--gateway-connections N]
     --duration-s  real seconds to run (default: scenario durationS / speedup; 0 = until SIGTERM/SIGINT)
+    --smdp-url-template  the carriers' SM-DP+ for downloads, {carrierId} replaced
+                  (default: SMDP_URL_TEMPLATE, else http://127.0.0.1:3090/{carrierId})
+    --gateway-connections  share N MQTT connections among all meters, with the broker identity
+                  in MQTT_GATEWAY_USERNAME / MQTT_GATEWAY_PASSWORD (benchmarks; see README)
 `;
 
 class UsageError extends Error {}
@@ -43,6 +48,22 @@ async function generate(args: string[]): Promise<void> {
   log.info({ scenario: scenario.name, meters: fleet.manifest.length, ...files }, 'fleet generated');
 }
 
+function gatewayFrom(
+  connectionsText: string | undefined,
+): { username: string; password: string; connections: number } | undefined {
+  if (connectionsText === undefined) return undefined;
+  const connections = Number(connectionsText);
+  if (!Number.isInteger(connections) || connections < 1)
+    throw new UsageError('--gateway-connections must be a whole number >= 1');
+  const username = process.env.MQTT_GATEWAY_USERNAME;
+  const password = process.env.MQTT_GATEWAY_PASSWORD;
+  if (!username || !password)
+    throw new UsageError(
+      '--gateway-connections needs MQTT_GATEWAY_USERNAME and MQTT_GATEWAY_PASSWORD',
+    );
+  return { username, password, connections };
+}
+
 async function run(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
@@ -52,6 +73,8 @@ async function run(args: string[]): Promise<void> {
       'mqtt-url': { type: 'string' },
       'eim-jwks': { type: 'string' },
       'duration-s': { type: 'string' },
+      'smdp-url-template': { type: 'string' },
+      'gateway-connections': { type: 'string' },
     },
     strict: true,
   });
@@ -61,12 +84,15 @@ async function run(args: string[]): Promise<void> {
   if (durationS !== undefined && (!Number.isFinite(durationS) || durationS < 0)) {
     throw new UsageError('--duration-s must be a number of seconds >= 0');
   }
+  const gateway = gatewayFrom(values['gateway-connections']);
   const simulator = new FleetSimulator({
     scenario,
     stateDir: required(values, 'state'),
     mqttUrl: required(values, 'mqtt-url'),
     eimJwks: required(values, 'eim-jwks'),
     ...(durationS !== undefined ? { durationS } : {}),
+    ...(values['smdp-url-template'] ? { smdpUrlTemplate: values['smdp-url-template'] } : {}),
+    ...(gateway ? { gateway } : {}),
   });
   const onSignal = (signal: NodeJS.Signals): void => {
     log.info({ signal }, 'stopping');

@@ -23,8 +23,12 @@ import { Meter, type MeterEvent, type MeterLink, type MeterTiming } from './mete
 import { Prng } from './prng';
 import { parseScenario, type ScenarioInput } from './scenario';
 import { ManualScheduler } from './scheduler';
+import type { SmdpDownloadOutcome } from './smdp-client';
 
 const EIM_KID = 'eim-key-1';
+const DOWNLOADED_ICCID = '8944570000000000012';
+/** Lets the fake SM-DP+'s promise answers reach the meter. */
+const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const eimKeys = generateEcKeyPair();
 const eimPrivate = privateKeyFromJwk(eimKeys.privateJwk);
 const otherKeys = generateEcKeyPair();
@@ -108,6 +112,9 @@ interface Sent {
 /** A meter on a fake clock, a fake link (connects after 10 ms) and coverage the test sets. */
 function harness(config: FleetStateMeter = electricity, overrides: Partial<MeterTiming> = {}) {
   const scheduler = new ManualScheduler();
+  /** ES9+ calls the meter made, and what the fake SM-DP+ answers (installs by default). */
+  const smdpCalls: { carrierId: string; eid: string; matchingId: string }[] = [];
+  const smdpAnswers: SmdpDownloadOutcome[] = [];
   const sent: Sent[] = [];
   const events: MeterEvent[] = [];
   const coverage = new Map<string, ServiceLevel>();
@@ -150,6 +157,14 @@ function harness(config: FleetStateMeter = electricity, overrides: Partial<Meter
       radioSite: (carrierId) => radioSite(1, config.meterId, carrierId),
       eimKeys: new Map([[EIM_KID, publicKeyFromJwk(eimKeys.publicJwk)]]),
       deviceKey: privateKeyFromJwk(config.deviceKey),
+      smdp: {
+        downloadProfile: (carrierId, request) => {
+          smdpCalls.push({ carrierId, ...request });
+          return Promise.resolve(
+            smdpAnswers.shift() ?? { kind: 'installed', iccid: DOWNLOADED_ICCID },
+          );
+        },
+      },
       rng: Prng.derive('unit', config.meterId),
       onEvent: (e) => events.push(e),
     },
@@ -164,6 +179,8 @@ function harness(config: FleetStateMeter = electricity, overrides: Partial<Meter
   let counter = 0;
   const h = {
     scheduler,
+    smdpCalls,
+    smdpAnswers,
     meter,
     sent,
     events,
@@ -643,32 +660,225 @@ describe('Meter', () => {
   });
 
   describe('profile download', () => {
-    it('installs a disabled profile of the SM-DP+ carrier and reports it', () => {
+    const trigger = (eimTransactionId = 'dl-1', code = '1$smdp.carrier-c.example$MATCH-1') => ({
+      type: 'profileDownloadTrigger',
+      eimTransactionId,
+      activationCode: code,
+    });
+
+    it('downloads from the SM-DP+ of the activation code, installs disabled, reports the result and an install notification', async () => {
       const h = harness();
       h.start();
-      const trigger = {
-        type: 'profileDownloadTrigger',
-        eimTransactionId: 'dl-1',
-        activationCode: '1$smdp.carrier-c.example$MATCH-1',
-      };
-      h.deliver(trigger);
+      h.deliver(trigger());
+      await settle();
+      expect(h.smdpCalls).toEqual([
+        { carrierId: 'carrier-c', eid: electricity.eid, matchingId: 'MATCH-1' },
+      ]);
+      // Nothing before the download time has passed.
+      expect(h.ofType('profileDownloadResult')).toHaveLength(0);
       h.advance(2_100);
       const [result] = h.ofType('profileDownloadResult');
-      const parsed = esipaUplinkMessageSchema.parse(result?.body);
-      expect(parsed).toMatchObject({
+      expect(esipaUplinkMessageSchema.parse(result?.body)).toMatchObject({
         type: 'profileDownloadResult',
         eimTransactionId: 'dl-1',
         seqNumber: 1,
+        iccid: DOWNLOADED_ICCID,
         result: 'installed',
       });
-      const installed = h.meter.status().profiles.find((p) => p.carrierId === 'carrier-c');
-      expect(installed).toMatchObject({ state: 'disabled', fallback: false });
-      expect(result?.body.iccid).toBe(installed?.iccid);
+      expect(esipaUplinkMessageSchema.parse(h.ofType('notifications')[0]?.body)).toMatchObject({
+        notifications: [{ seqNumber: 2, event: 'install', iccid: DOWNLOADED_ICCID }],
+      });
+      expect(h.meter.status().profiles.find((p) => p.iccid === DOWNLOADED_ICCID)).toEqual({
+        iccid: DOWNLOADED_ICCID,
+        carrierId: 'carrier-c',
+        state: 'disabled',
+        fallback: false,
+      });
+      expect(h.meter.status().pendingSeqNumbers).toEqual([1, 2]);
+    });
 
-      h.deliver(trigger);
+    it('answers the same trigger again with the stored result, without downloading twice', async () => {
+      const h = harness();
+      h.start();
+      h.deliver(trigger());
+      h.deliver(trigger());
+      await settle();
       h.advance(2_100);
-      expect(h.ofType('profileDownloadResult')).toHaveLength(2);
+      h.deliver(trigger());
+      await settle();
+      h.advance(2_100);
+      expect(h.smdpCalls).toHaveLength(1);
+      const results = h.ofType('profileDownloadResult');
+      expect(results).toHaveLength(2);
+      expect(results.map((r) => r.body.seqNumber)).toEqual([1, 1]);
       expect(h.meter.status().profiles).toHaveLength(3);
+    });
+
+    it('reports the refusal of the SM-DP+ and installs nothing', async () => {
+      const h = harness();
+      h.smdpAnswers.push({ kind: 'refused', reason: 'downloadOrderExpired' });
+      h.start();
+      h.deliver(trigger());
+      await settle();
+      h.advance(2_100);
+      expect(h.ofType('profileDownloadResult')[0]?.body).toMatchObject({
+        result: 'downloadOrderExpired',
+      });
+      expect(h.ofType('profileDownloadResult')[0]?.body).not.toHaveProperty('iccid');
+      expect(h.ofType('notifications')).toHaveLength(0);
+      expect(h.meter.status().profiles).toHaveLength(2);
+    });
+
+    it('refuses with noEligibleProfile an activation code whose SM-DP+ it does not know, without calling one', async () => {
+      const h = harness();
+      h.start();
+      h.deliver(trigger('dl-1', '1$smdp.elsewhere.test$MATCH-1'));
+      h.deliver(trigger('dl-3', '1$smdp.carrier-c.example$'));
+      await settle();
+      expect(h.smdpCalls).toEqual([]);
+      expect(h.ofType('profileDownloadResult').map((r) => r.body.result)).toEqual([
+        'noEligibleProfile',
+        'matchingIdRefused',
+      ]);
+    });
+
+    it('answers catBusy on a battery meter low on battery, and downloads nothing', async () => {
+      const low = { ...gas, runtime: { ...gas.runtime, batteryPct: 8 } };
+      const h = harness(low, { reportIntervalMs: 3_600_000 });
+      h.start();
+      h.deliver(trigger());
+      await settle();
+      expect(h.smdpCalls).toEqual([]);
+      expect(
+        esipaUplinkMessageSchema.parse(h.ofType('profileDownloadResult')[0]?.body),
+      ).toMatchObject({
+        result: 'catBusy',
+      });
+      expect(h.meter.status().profiles).toHaveLength(2);
+    });
+
+    it('retries an unreachable SM-DP+ and installs once it answers', async () => {
+      const h = harness();
+      h.smdpAnswers.push(
+        { kind: 'transient', retryAfterMs: 1_000, error: 'HTTP 503' },
+        { kind: 'transient', retryAfterMs: 3_000, error: 'HTTP 503' },
+      );
+      h.start();
+      h.deliver(trigger());
+      await settle();
+      h.advance(1_000);
+      await settle();
+      expect(h.smdpCalls).toHaveLength(2);
+      h.advance(2_999);
+      await settle();
+      expect(h.smdpCalls).toHaveLength(2);
+      h.advance(1);
+      await settle();
+      h.advance(10);
+      expect(h.smdpCalls).toHaveLength(3);
+      expect(h.ofType('profileDownloadResult')[0]?.body).toMatchObject({ result: 'installed' });
+    });
+
+    it('gives up after five unanswered attempts without reporting anything; a new trigger starts over', async () => {
+      const h = harness();
+      for (let i = 0; i < 5; i++)
+        h.smdpAnswers.push({ kind: 'transient', retryAfterMs: 1_000, error: 'ECONNREFUSED' });
+      h.start();
+      h.deliver(trigger());
+      for (let i = 0; i < 6; i++) {
+        await settle();
+        h.advance(1_000);
+      }
+      expect(h.smdpCalls).toHaveLength(5);
+      expect(h.ofType('profileDownloadResult')).toHaveLength(0);
+      expect(h.events.filter((e) => e.type === 'downloadAbandoned')).toHaveLength(1);
+
+      h.deliver(trigger());
+      await settle();
+      h.advance(2_100);
+      expect(h.ofType('profileDownloadResult')[0]?.body).toMatchObject({ result: 'installed' });
+    });
+
+    it('enables a downloaded profile like any other', async () => {
+      const h = harness();
+      h.start();
+      h.deliver(trigger());
+      await settle();
+      h.advance(2_100);
+      h.deliver(h.package([{ op: 'enable', iccid: DOWNLOADED_ICCID, rollback: true }]));
+      h.advance(4_100);
+      expect(h.meter.status().enabledIccid).toBe(DOWNLOADED_ICCID);
+      expect(h.results()[0]).toMatchObject({
+        results: [{ op: 'enable', iccid: DOWNLOADED_ICCID, code: 'ok' }],
+        rolledBack: false,
+      });
+    });
+  });
+
+  describe('battery', () => {
+    it('answers catBusy to an enable on a battery meter low on battery and stays on its profile', () => {
+      const low = { ...gas, runtime: { ...gas.runtime, batteryPct: 5 } };
+      const h = harness(low, { reportIntervalMs: 3_600_000 });
+      h.start();
+      h.deliver(h.package([{ op: 'enable', iccid: h.iccidOf('carrier-b'), rollback: true }]));
+      expect(h.results()[0]?.results).toEqual([
+        { op: 'enable', iccid: h.iccidOf('carrier-b'), code: 'catBusy' },
+      ]);
+      expect(h.meter.status().enabledIccid).toBe(h.iccidOf('carrier-a'));
+    });
+  });
+
+  describe('staged attacks', () => {
+    it('forgedResult: leaves the next package unexecuted and claims success under a key that is not the device key', () => {
+      const h = harness();
+      h.start();
+      expect(h.meter.inject('forgedResult')).toBe(true);
+      const pkg = h.package([{ op: 'enable', iccid: h.iccidOf('carrier-b'), rollback: true }]);
+      h.deliver(pkg);
+      const [forged] = h.ofType('eimPackageResult');
+      expect(() => h.results()).toThrow(/result signature/);
+      const claimed = JSON.parse(
+        Buffer.from(String(forged?.body.jws).split('.')[1]!, 'base64url').toString('utf8'),
+      ) as Record<string, unknown>;
+      expect(claimed).toMatchObject({
+        eid: electricity.eid,
+        eimTransactionId: 'tx-1',
+        rolledBack: false,
+        results: [{ op: 'enable', code: 'ok' }],
+      });
+      expect(h.meter.status()).toMatchObject({
+        enabledIccid: h.iccidOf('carrier-a'),
+        eimCounter: 0,
+        attaching: false,
+      });
+
+      // The genuine package, delivered again, is executed as usual.
+      h.clear();
+      h.deliver(pkg);
+      h.advance(4_100);
+      expect(h.results()[0]).toMatchObject({ eimTransactionId: 'tx-1', rolledBack: false });
+      expect(h.meter.status().enabledIccid).toBe(h.iccidOf('carrier-b'));
+    });
+
+    it('replayedResult: publishes the stored result of the last executed package again', () => {
+      const h = harness();
+      h.start();
+      expect(h.meter.inject('replayedResult')).toBe(false);
+      h.deliver(h.package([{ op: 'listProfileInfo' }]));
+      h.deliver({ type: 'eimAcknowledgements', seqNumbers: [1] });
+      expect(h.meter.inject('replayedResult')).toBe(true);
+      const messages = h.ofType('eimPackageResult');
+      expect(messages).toHaveLength(2);
+      expect(messages[1]?.body.jws).toBe(messages[0]?.body.jws);
+      expect(h.results()[1]).toMatchObject({ eimTransactionId: 'tx-1', seqNumber: 1 });
+    });
+
+    it('polls on demand while connected', () => {
+      const h = harness();
+      h.start();
+      h.clear();
+      expect(h.meter.pollNow()).toBe(true);
+      expect(h.sent.map((m) => m.body.type)).toEqual(['getEimPackage']);
     });
   });
 });

@@ -3,10 +3,12 @@ import {
   downlinkEsipaTopic,
   eimPackagePayloadSchema,
   esipaDownlinkMessageSchema,
+  parseActivationCode,
   type Carrier,
   type CarrierCatalogue,
   type DeviceEventMessage,
   type EimPackagePayload,
+  type EsipaDownlinkMessage,
   type EimPackageResultPayload,
   type EsipaUplinkMessage,
   type GetEimPackage,
@@ -18,13 +20,20 @@ import {
   type TelemetryMessage,
   type UplinkChannel,
 } from '@meterlink/contracts';
-import { peekHeader, signCompact, verifyCompact } from '@meterlink/jws';
+import {
+  generateEcKeyPair,
+  peekHeader,
+  privateKeyFromJwk,
+  signCompact,
+  verifyCompact,
+} from '@meterlink/jws';
 import { sampleRadio, type RadioSite, type ServiceLevel } from './coverage';
 import type { EimKeyring } from './eim-keys';
-import { downloadedIccid, isBatteryPowered } from './fleet';
+import { isBatteryPowered } from './fleet';
 import type { MeterRuntime, PendingItem, SimProfile } from './fleet-state';
 import type { Prng } from './prng';
 import type { Scheduler, TimerHandle } from './scheduler';
+import type { SmdpDownloadOutcome, SmdpEs9Client } from './smdp-client';
 
 /**
  * One simulated meter: its firmware (uplink counter, telemetry, polls) and its IPA/eUICC
@@ -43,6 +52,8 @@ const MAX_REMEMBERED_TRANSACTIONS = 64;
 const MAX_PROFILES = 16;
 /** Downlinks kept while the meter cannot act on them (attaching, asleep). */
 const MAX_INBOX = 32;
+/** ES9+ attempts per download trigger when the SM-DP+ is unreachable or busy. */
+const MAX_DOWNLOAD_ATTEMPTS = 5;
 
 export interface MeterIdentity {
   meterId: string;
@@ -76,6 +87,9 @@ export interface MeterLink {
   publish(channel: UplinkChannel, payload: string): void;
 }
 
+/** Attacks on the eIM the simulator can stage (§5: results are verified, replays refused). */
+export type InjectionKind = 'forgedResult' | 'replayedResult';
+
 export type MeterEventBody =
   | { type: 'booted' }
   | {
@@ -102,7 +116,10 @@ export type MeterEventBody =
       iccid?: string;
       result: ProfileDownloadResult['result'];
     }
+  | { type: 'downloadAbandoned'; eimTransactionId: string; error: string }
+  | { type: 'resultInjected'; kind: InjectionKind; eimTransactionId: string }
   | { type: 'acknowledged'; seqNumbers: number[] }
+  | { type: 'downlink'; messageType: EsipaDownlinkMessage['type'] }
   | { type: 'downlinkInvalid'; reason: string };
 /** Something notable a meter did, for logs, statistics and tests. */
 export type MeterEvent = { meterId: string; at: number } & MeterEventBody;
@@ -118,6 +135,8 @@ export interface MeterDeps {
   radioSite: (carrierId: string) => RadioSite;
   eimKeys: EimKeyring;
   deviceKey: KeyObject;
+  /** The carriers' SM-DP+ (ES9+) for profile downloads. */
+  smdp: SmdpEs9Client;
   /** Seeded randomness: radio jitter, consumption, attach and download times. */
   rng: Prng;
   onEvent?: (event: MeterEvent) => void;
@@ -199,6 +218,7 @@ export class Meter {
   private attach: AttachState | undefined;
   private noServiceSince: number | undefined;
   private inbox: { topic: string; payload: Buffer | string }[] = [];
+  private forgeNextResult = false;
 
   constructor(
     readonly identity: MeterIdentity,
@@ -277,6 +297,31 @@ export class Meter {
     return this.linkUp;
   }
 
+  /**
+   * Stages an attack on the eIM. `forgedResult`: the next package is not executed; instead a
+   * success result for it, signed with a key that is not the device's, goes up (as if injected on
+   * the way). `replayedResult`: the stored result of the last executed package is published again
+   * as a new uplink message. Returns false when there is nothing to replay or no connection.
+   */
+  inject(kind: InjectionKind): boolean {
+    if (kind === 'forgedResult') {
+      this.forgeNextResult = true;
+      return true;
+    }
+    const last = this.rt.executed.at(-1);
+    if (!last || !this.canPublish()) return false;
+    this.sendResult(last);
+    this.emit({ type: 'resultInjected', kind, eimTransactionId: last.eimTransactionId });
+    return true;
+  }
+
+  /** Polls now, as the IPA does after a failed operation or a local event. */
+  pollNow(): boolean {
+    if (!this.canPublish()) return false;
+    this.sendPoll();
+    return true;
+  }
+
   // ---- inputs from the link and the world --------------------------------------------------------
 
   onConnected(): void {
@@ -349,6 +394,7 @@ export class Meter {
       return;
     }
     const message = parsed.data;
+    this.emit({ type: 'downlink', messageType: message.type });
     switch (message.type) {
       case 'eimPackage':
         this.handleEimPackage(message.jws);
@@ -497,6 +543,8 @@ export class Meter {
     skipSentThisSession?: boolean;
     olderThanMs?: number;
     only?: number;
+    /** Only items never sent yet. */
+    newOnly?: boolean;
   }): void {
     if (!this.canPublish()) return;
     const now = this.now();
@@ -506,6 +554,7 @@ export class Meter {
         if (filter.only !== undefined) return item.seqNumber === filter.only;
         const sent = this.lastSent.get(item.seqNumber);
         if (!sent) return true;
+        if (filter.newOnly) return false;
         if (filter.skipSentThisSession && sent.epoch === this.epoch) return false;
         if (filter.olderThanMs !== undefined && now - sent.at < filter.olderThanMs) return false;
         return true;
@@ -626,6 +675,11 @@ export class Meter {
       });
       return;
     }
+    if (this.forgeNextResult) {
+      this.forgeNextResult = false;
+      this.sendForgedResult(pkg);
+      return;
+    }
     const stored = this.rt.executed.find((e) => e.eimTransactionId === pkg.eimTransactionId);
     if (stored) {
       this.emit({ type: 'resultResent', eimTransactionId: pkg.eimTransactionId });
@@ -648,6 +702,30 @@ export class Meter {
     }
     this.rt.eimCounter = pkg.counterValue;
     this.execute(pkg);
+  }
+
+  /** A success claimed for the package, signed with a stranger's key under this meter's kid. */
+  private sendForgedResult(pkg: EimPackagePayload): void {
+    const payload: EimPackageResultPayload = {
+      eid: this.identity.eid,
+      eimTransactionId: pkg.eimTransactionId,
+      counterValue: pkg.counterValue,
+      // Outside the meter's own numbering, so that acknowledging it touches nothing real.
+      seqNumber: 0,
+      results: pkg.psmoList.map((psmo) => ({
+        op: psmo.op,
+        ...('iccid' in psmo ? { iccid: psmo.iccid } : {}),
+        code: 'ok' as const,
+      })),
+      rolledBack: false,
+    };
+    const strangerKey = privateKeyFromJwk(generateEcKeyPair().privateJwk);
+    this.sendResult({ jws: signCompact(payload, strangerKey, this.meterId) });
+    this.emit({
+      type: 'resultInjected',
+      kind: 'forgedResult',
+      eimTransactionId: pkg.eimTransactionId,
+    });
   }
 
   /** Whole-package errors: one result entry, for the package's first PSMO, nothing executed. */
@@ -939,6 +1017,11 @@ export class Meter {
 
   // ---- profile download --------------------------------------------------------------------------
 
+  /**
+   * §4.1 profileDownloadTrigger: the LPA fetches the profile from the SM-DP+ named in the
+   * activation code (ES9+), the eUICC installs it disabled, and the meter reports the download
+   * result followed by an `install` notification.
+   */
   private handleDownloadTrigger(eimTransactionId: string, activationCode: string): void {
     const done = this.rt.downloads.find((d) => d.eimTransactionId === eimTransactionId);
     if (done) {
@@ -948,59 +1031,130 @@ export class Meter {
       return;
     }
     if (this.downloadsInProgress.has(eimTransactionId)) return;
+    const code = parseActivationCode(activationCode);
+    const carrier = code ? this.carrierBySmdp(code.smdpAddress) : undefined;
+    if (!code || !carrier) {
+      this.finishDownload(eimTransactionId, { result: 'noEligibleProfile' });
+      return;
+    }
+    if (code.matchingId === '') {
+      this.finishDownload(eimTransactionId, { result: 'matchingIdRefused' });
+      return;
+    }
+    // A download costs a battery meter far more than an enable: refused on a low battery.
+    if (this.battery && (this.rt.batteryPct ?? 100) < LOW_BATTERY_PCT) {
+      this.finishDownload(eimTransactionId, { result: 'catBusy' });
+      return;
+    }
+    if (this.rt.profiles.length >= MAX_PROFILES) {
+      this.finishDownload(eimTransactionId, { result: 'insufficientMemory' });
+      return;
+    }
     this.downloadsInProgress.add(eimTransactionId);
-    const [, smdpAddress = '', matchingId = ''] = activationCode.split('$');
-    const carrier = this.carrierBySmdp(smdpAddress);
     const [min, max] = this.deps.timing.downloadMs;
-    this.setTimer(`download:${eimTransactionId}`, this.deps.rng.range(min, max), () =>
-      this.finishDownload(eimTransactionId, carrier, matchingId),
-    );
+    const doneAt = this.now() + this.deps.rng.range(min, max);
+    this.requestProfile(eimTransactionId, carrier, code.matchingId, doneAt, 1);
+  }
+
+  private requestProfile(
+    eimTransactionId: string,
+    carrier: Carrier,
+    matchingId: string,
+    doneAt: number,
+    attempt: number,
+  ): void {
+    const { smdp } = this.deps;
+    smdp
+      .downloadProfile(carrier.carrierId, { eid: this.identity.eid, matchingId })
+      .catch((error: unknown): SmdpDownloadOutcome => ({
+        kind: 'transient',
+        retryAfterMs: 1_000,
+        error: error instanceof Error ? error.message : String(error),
+      }))
+      .then((outcome) => {
+        if (this.stopped) return;
+        if (outcome.kind === 'transient') {
+          if (attempt >= MAX_DOWNLOAD_ATTEMPTS) {
+            // Nothing in §4.2 says "SM-DP+ unreachable": the platform sees no result and may
+            // trigger again (a new trigger starts over).
+            this.downloadsInProgress.delete(eimTransactionId);
+            this.emit({ type: 'downloadAbandoned', eimTransactionId, error: outcome.error });
+            return;
+          }
+          this.setTimer(`download:${eimTransactionId}`, outcome.retryAfterMs, () =>
+            this.requestProfile(eimTransactionId, carrier, matchingId, doneAt, attempt + 1),
+          );
+          return;
+        }
+        this.setTimer(`download:${eimTransactionId}`, Math.max(0, doneAt - this.now()), () =>
+          this.finishDownload(
+            eimTransactionId,
+            outcome.kind === 'installed'
+              ? { result: 'installed', iccid: outcome.iccid, carrierId: carrier.carrierId }
+              : { result: outcome.reason },
+          ),
+        );
+      })
+      .catch((error: unknown) =>
+        this.emit({
+          type: 'downlinkInvalid',
+          reason: `download failed: ${error instanceof Error ? error.message : String(error)}`,
+        }),
+      );
   }
 
   private finishDownload(
     eimTransactionId: string,
-    carrier: Carrier | undefined,
-    matchingId: string,
+    outcome:
+      | { result: 'installed'; iccid: string; carrierId: string }
+      | { result: Exclude<ProfileDownloadResult['result'], 'installed'> },
   ): void {
     this.downloadsInProgress.delete(eimTransactionId);
-    let result: ProfileDownloadResult['result'] = 'installed';
     let iccid: string | undefined;
-    if (!carrier) result = 'noEligibleProfile';
-    else if (matchingId === '') result = 'matchingIdRefused';
-    else if (this.rt.profiles.length >= MAX_PROFILES) result = 'insufficientMemory';
-    else {
+    if (outcome.result === 'installed') {
+      iccid = outcome.iccid;
+      if (!this.profile(iccid)) {
+        this.rt.profiles.push({
+          iccid,
+          carrierId: outcome.carrierId,
+          state: 'disabled',
+          fallback: false,
+        });
+      }
       this.rt.downloadsInstalled++;
-      iccid = downloadedIccid(
-        this.deps.catalogue,
-        carrier.carrierId,
-        this.identity.meterIndex,
-        this.rt.downloadsInstalled,
-      );
-      this.rt.profiles.push({
-        iccid,
-        carrierId: carrier.carrierId,
-        state: 'disabled',
-        fallback: false,
-      });
       this.drainBattery(1);
     }
     const item: DownloadItem = {
       kind: 'download',
       seqNumber: ++this.rt.seqNumber,
       eimTransactionId,
-      result,
+      result: outcome.result,
       ...(iccid ? { iccid } : {}),
     };
     this.rt.pending.push(item);
+    if (iccid) {
+      this.rt.pending.push({
+        kind: 'notification',
+        seqNumber: ++this.rt.seqNumber,
+        event: 'install',
+        iccid,
+        at: isoSeconds(this.now()),
+      });
+    }
     this.rt.downloads.push({
       eimTransactionId,
       seqNumber: item.seqNumber,
-      result,
+      result: outcome.result,
       ...(iccid ? { iccid } : {}),
     });
     if (this.rt.downloads.length > MAX_REMEMBERED_TRANSACTIONS) this.rt.downloads.shift();
-    this.emit({ type: 'downloadCompleted', eimTransactionId, result, ...(iccid ? { iccid } : {}) });
-    this.flushPending({ only: item.seqNumber });
+    this.emit({
+      type: 'downloadCompleted',
+      eimTransactionId,
+      result: outcome.result,
+      ...(iccid ? { iccid } : {}),
+    });
+    this.flushPending({ newOnly: true });
   }
 
   private carrierBySmdp(address: string): Carrier | undefined {

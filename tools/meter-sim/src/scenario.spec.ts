@@ -1,5 +1,5 @@
 import { ServiceModel } from './coverage';
-import { isEidValid, isLuhnValid, eidWithCheckDigits, makeIccid } from './identifiers';
+import { isEidValid, isLuhnValid, eidWithCheckDigits, makeIccid } from '@meterlink/contracts';
 import { ScenarioError, parseScenario, toRealMs, toRealSeconds } from './scenario';
 import { ManualScheduler } from './scheduler';
 
@@ -110,6 +110,53 @@ describe('ServiceModel', () => {
       [2000, 'end'],
       [7200, 'end'],
     ]);
+  });
+});
+
+describe('intermittent outages', () => {
+  const model = new ServiceModel([
+    {
+      carrierId: 'carrier-a',
+      region: 'north',
+      fromS: 100,
+      toS: 130,
+      mode: 'intermittent',
+      periodS: 10,
+      upS: 2,
+    },
+  ]);
+
+  it('gives service during the first upS of every period and none otherwise', () => {
+    expect(model.levelAt('carrier-a', 'north', 99)).toBe('ok');
+    expect(model.levelAt('carrier-a', 'north', 100)).toBe('ok');
+    expect(model.levelAt('carrier-a', 'north', 101.9)).toBe('ok');
+    expect(model.levelAt('carrier-a', 'north', 102)).toBe('down');
+    expect(model.levelAt('carrier-a', 'north', 109.9)).toBe('down');
+    expect(model.levelAt('carrier-a', 'north', 110)).toBe('ok');
+    expect(model.levelAt('carrier-a', 'north', 125)).toBe('down');
+    expect(model.levelAt('carrier-a', 'north', 130)).toBe('ok');
+    expect(model.levelAt('carrier-a', 'south', 105)).toBe('ok');
+  });
+
+  it('has an edge at every flip', () => {
+    expect(model.edges().map((e) => [e.fieldS, e.edge])).toEqual([
+      [100, 'start'],
+      [102, 'flip'],
+      [110, 'flip'],
+      [112, 'flip'],
+      [120, 'flip'],
+      [122, 'flip'],
+      [130, 'end'],
+    ]);
+  });
+
+  it('needs periodS and upS', () => {
+    expect(() =>
+      parseScenario({
+        ...base,
+        outages: [{ carrierId: 'carrier-a', fromS: 0, toS: 10, mode: 'intermittent' }],
+      }),
+    ).toThrow(/periodS and upS/);
   });
 });
 

@@ -37,7 +37,7 @@ export const fleetGroupSchema = z.object({
 });
 export type FleetGroup = z.infer<typeof fleetGroupSchema>;
 
-export const outageModeSchema = z.enum(['degraded', 'down']);
+export const outageModeSchema = z.enum(['degraded', 'down', 'intermittent']);
 export type OutageMode = z.infer<typeof outageModeSchema>;
 
 export const outageSchema = z
@@ -48,9 +48,34 @@ export const outageSchema = z
     fromS: z.number().nonnegative(),
     toS: z.number().positive(),
     mode: outageModeSchema,
+    /**
+     * `intermittent` only: no service, except `upS` field seconds at the start of every
+     * `periodS` (counted from fromS), when the carrier works normally: meters scrape through.
+     */
+    periodS: z.number().positive().optional(),
+    upS: z.number().positive().optional(),
   })
-  .refine((o) => o.toS > o.fromS, 'outage toS must be after fromS');
+  .refine((o) => o.toS > o.fromS, 'outage toS must be after fromS')
+  .refine(
+    (o) =>
+      o.mode !== 'intermittent' ||
+      (o.periodS !== undefined && o.upS !== undefined && o.upS < o.periodS),
+    'an intermittent outage needs periodS and upS, upS below periodS',
+  );
 export type Outage = z.infer<typeof outageSchema>;
+
+/**
+ * An attack staged through meters at a field time: the first `count` meters (fleet order) in
+ * `region` whose enabled profile is on `carrierId` (each optional) inject it (see Meter.inject).
+ */
+export const injectionSchema = z.object({
+  atS: z.number().nonnegative(),
+  kind: z.enum(['forgedResult', 'replayedResult']),
+  region: regionSchema.optional(),
+  carrierId: carrierIdSchema.optional(),
+  count: z.number().int().positive().default(1),
+});
+export type Injection = z.infer<typeof injectionSchema>;
 
 export const scenarioSchema = z
   .object({
@@ -61,6 +86,7 @@ export const scenarioSchema = z
     catalogue: carrierCatalogueSchema,
     fleet: z.array(fleetGroupSchema).min(1),
     outages: z.array(outageSchema).default([]),
+    injections: z.array(injectionSchema).default([]),
     /** Time a meter takes to attach after a profile switch, drawn per switch. */
     attachS: fieldRange.default([30, 300]),
     /** Time a profile download takes. */
@@ -102,6 +128,9 @@ export const scenarioSchema = z
       }
     });
     s.outages.forEach((o, i) => checkCarrier(o.carrierId, ['outages', i, 'carrierId']));
+    s.injections.forEach((o, i) => {
+      if (o.carrierId !== undefined) checkCarrier(o.carrierId, ['injections', i, 'carrierId']);
+    });
     if (s.catalogue.carriers.length > 90) {
       ctx.addIssue({
         code: 'custom',

@@ -4,7 +4,10 @@ import { ORCHESTRATOR_CONFIG } from '../tokens';
 import type { OrchestratorConfig } from '../config';
 import { SwapSagaService } from '../swap-saga.service';
 
-/** Applies the deadlines stored with each swap; no swap depends on a timer in memory. */
+/**
+ * Applies the deadlines stored with each swap and takes the ES2+ steps that are due; no swap
+ * depends on a timer in memory.
+ */
 @Injectable()
 export class ExpireSwapsService {
   private readonly log = createLogger('ExpireSwapsService');
@@ -18,8 +21,7 @@ export class ExpireSwapsService {
   start(): void {
     const tick = (): void => {
       if (this.stopped) return;
-      this.saga
-        .expireDue()
+      Promise.all([this.saga.expireDue(), this.saga.advanceOrders()])
         .catch((error: unknown) => this.log.warn({ err: error }, 'expiry sweep failed'))
         .finally(() => {
           if (!this.stopped) this.timer = setTimeout(tick, this.config.SWEEP_INTERVAL_MS);

@@ -3,13 +3,22 @@ import { EventPattern, Payload } from '@nestjs/microservices';
 import { TOPICS, type CoverageEventRecord } from '@meterlink/contracts';
 import { forEachRecord, type ConsumedBatch } from '@meterlink/kafka';
 import { SwapSagaService } from '../swap-saga.service';
+import { CampaignsService } from '../campaigns/campaigns.service';
 
 @Controller()
 export class StartSwapConsumer {
-  constructor(private readonly saga: SwapSagaService) {}
+  constructor(
+    private readonly saga: SwapSagaService,
+    private readonly campaigns: CampaignsService,
+  ) {}
 
   @EventPattern(TOPICS.coverageEvents.name)
   async onCoverage(@Payload() batch: ConsumedBatch<CoverageEventRecord>): Promise<void> {
-    await forEachRecord(batch, (record) => this.saga.onCoverageEvent(record.value));
+    await forEachRecord(batch, async (record) => {
+      // Carrier events keep the outage table (targets, automatic campaigns); meter events may swap.
+      if (record.value.type === 'carrier.outage' || record.value.type === 'carrier.recovered')
+        await this.campaigns.onCarrierEvent(record.value);
+      else await this.saga.onCoverageEvent(record.value);
+    });
   }
 }

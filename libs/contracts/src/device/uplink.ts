@@ -123,6 +123,8 @@ export const DOWNLOAD_RESULTS = [
   'noEligibleProfile',
   'downloadOrderExpired',
   'insufficientMemory',
+  // §4.3: a battery meter low on battery may refuse the energy-hungry download.
+  'catBusy',
 ] as const;
 export const profileDownloadResultSchema = z.object({
   ...uplinkBase,

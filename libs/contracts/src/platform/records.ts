@@ -136,6 +136,12 @@ export const profileSwapRecordSchema = z.object({
   /** Result code for `failed`, `expired` and `cancelled`. */
   reasonCode: z.string().optional(),
   eimTransactionId: z.string().optional(),
+  /** The eIM's internal step (`ordering`, `downloading`, `enabling`, `confirming`): extra to `state`. */
+  phase: z.enum(['ordering', 'downloading', 'enabling', 'confirming']).optional(),
+  /** The target profile was downloaded from the carrier's SM-DP+ for this swap. */
+  needsDownload: z.boolean().optional(),
+  /** The campaign that started the swap, if any. */
+  campaignId: z.uuid().optional(),
 });
 export type ProfileSwapRecord = z.infer<typeof profileSwapRecordSchema>;
 

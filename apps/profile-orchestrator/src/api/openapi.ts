@@ -1,0 +1,255 @@
+import { z } from 'zod';
+import { meterIdSchema } from '@meterlink/contracts';
+import type { Role } from '@meterlink/service-kit';
+import { API_COMPONENTS, auditQuerySchema, type ApiComponent } from './api-schemas';
+
+type JsonObject = Record<string, unknown>;
+
+export interface ApiOperation {
+  method: 'get' | 'post';
+  path: string;
+  operationId: string;
+  tag: string;
+  summary: string;
+  description?: string;
+  role: Role | 'public';
+  query?: z.ZodObject;
+  body?: ApiComponent;
+  ok: { status: number; description: string; body?: ApiComponent | JsonObject };
+  errors?: Record<number, string>;
+}
+
+const campaignAction = (
+  action: 'approve' | 'pause' | 'resume' | 'stop',
+  role: Role,
+  summary: string,
+  errors: Record<number, string>,
+): ApiOperation => ({
+  method: 'post',
+  path: `/v1/campaigns/{campaignId}/${action}`,
+  operationId: `${action}Campaign`,
+  tag: 'campaigns',
+  summary,
+  role,
+  ok: { status: 200, description: 'the campaign after the change', body: 'Campaign' },
+  errors: { 404: 'no such campaign', ...errors },
+});
+
+/** Every route of the operator API. A unit test checks this list against the controllers. */
+export const API_OPERATIONS: ApiOperation[] = [
+  {
+    method: 'post',
+    path: '/v1/campaigns',
+    operationId: 'createCampaign',
+    tag: 'campaigns',
+    summary: 'Start a campaign: move the selected meters to one carrier, in waves',
+    description:
+      'Meters already on the target carrier are left out. Waves grow from a canary by the growth ' +
+      'factor up to the maximum wave size; the next wave starts once the current one has nothing ' +
+      'in flight. Failures, rollbacks and expiries above the error threshold, or a finished wave ' +
+      'below the success-rate gate, pause the campaign. Campaigns of more than ' +
+      'CAMPAIGN_APPROVAL_THRESHOLD meters wait for an admin other than their creator.',
+    role: 'operator',
+    body: 'CreateCampaign',
+    ok: { status: 201, description: 'created', body: 'CampaignCreated' },
+    errors: {
+      409: 'target_in_outage: the target carrier is in outage in the region',
+      422: 'unknown_carrier',
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/campaigns',
+    operationId: 'listCampaigns',
+    tag: 'campaigns',
+    summary: 'Campaigns, newest first (at most 200), with their progress',
+    role: 'viewer',
+    ok: { status: 200, description: 'the campaigns', body: 'CampaignList' },
+  },
+  {
+    method: 'get',
+    path: '/v1/campaigns/{campaignId}',
+    operationId: 'getCampaign',
+    tag: 'campaigns',
+    summary: "A campaign's state, waves and totals",
+    role: 'viewer',
+    ok: { status: 200, description: 'the campaign', body: 'Campaign' },
+    errors: { 404: 'no such campaign' },
+  },
+  campaignAction('approve', 'admin', 'Approve a large campaign (not by its creator)', {
+    403: 'approver_is_creator (or not admin)',
+    409: 'not_pending_approval',
+  }),
+  campaignAction('pause', 'operator', 'Pause a running campaign: no new swap starts', {
+    409: 'not_running',
+  }),
+  campaignAction(
+    'resume',
+    'operator',
+    'Resume a paused campaign (the gate that paused the current wave is not applied again)',
+    { 409: 'not_paused' },
+  ),
+  campaignAction(
+    'stop',
+    'operator',
+    'Emergency stop: no new swap; swaps whose enable package is not out yet are cancelled',
+    { 409: 'already_finished' },
+  ),
+  {
+    method: 'post',
+    path: '/v1/meters/{meterId}/swaps',
+    operationId: 'requestSwap',
+    tag: 'meters',
+    summary: "Move one meter to a carrier (downloading the carrier's profile if needed)",
+    role: 'operator',
+    body: 'SwapRequest',
+    ok: { status: 202, description: 'accepted: follow it on the history', body: 'SwapAccepted' },
+    errors: {
+      404: 'no such meter',
+      409:
+        'swap_in_progress, already_on_target, target_in_outage, or another refusal of the swap ' +
+        'policy (battery_low, battery_unknown, battery_budget_exhausted, not_under_contract, …)',
+      422: 'unknown_carrier or no_enabled_profile',
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/meters/{meterId}/swaps',
+    operationId: 'listSwaps',
+    tag: 'meters',
+    summary: "A meter's swaps, newest first, with states, phases and reason codes",
+    role: 'viewer',
+    ok: { status: 200, description: 'the history', body: 'SwapHistory' },
+    errors: { 404: 'no such meter' },
+  },
+  {
+    method: 'get',
+    path: '/v1/meters/{meterId}/pending-packages',
+    operationId: 'listPendingPackages',
+    tag: 'meters',
+    summary: 'What waits for the meter (package or download trigger) and when it is expected',
+    role: 'viewer',
+    ok: { status: 200, description: 'pending packages', body: 'PendingPackages' },
+    errors: { 404: 'no such meter' },
+  },
+  {
+    method: 'get',
+    path: '/v1/audit',
+    operationId: 'listAudit',
+    tag: 'audit',
+    summary: 'The append-only audit log of profile operations, newest first',
+    role: 'admin',
+    query: auditQuerySchema,
+    ok: { status: 200, description: 'one page', body: 'AuditList' },
+  },
+  {
+    method: 'get',
+    path: '/openapi.json',
+    operationId: 'getOpenApi',
+    tag: 'meta',
+    summary: 'This document',
+    role: 'public',
+    ok: { status: 200, description: 'OpenAPI 3.1', body: { type: 'object' } },
+  },
+];
+
+const PATH_PARAMETERS: Record<string, z.ZodType> = {
+  meterId: meterIdSchema,
+  campaignId: z.uuid(),
+};
+
+const bare = (schema: JsonObject): JsonObject =>
+  Object.fromEntries(Object.entries(schema).filter(([key]) => key !== '$schema' && key !== '$id'));
+const inputSchema = (schema: z.ZodType): JsonObject =>
+  bare(z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }));
+const content = (schema: ApiComponent | JsonObject): JsonObject => ({
+  'application/json': {
+    schema: typeof schema === 'string' ? { $ref: `#/components/schemas/${schema}` } : schema,
+  },
+});
+
+function operation(op: ApiOperation): JsonObject {
+  const parameters = [
+    ...[...op.path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({
+      name,
+      in: 'path',
+      required: true,
+      schema: inputSchema(PATH_PARAMETERS[name!] ?? z.string()),
+    })),
+    ...Object.entries(op.query?.shape ?? {}).map(([name, field]) => {
+      const schema = field as z.ZodType;
+      return {
+        name,
+        in: 'query',
+        required: !schema.safeParse(undefined).success,
+        ...(schema.description ? { description: schema.description } : {}),
+        schema: inputSchema(schema),
+      };
+    }),
+  ];
+  const error = { content: content('Error') };
+  const responses: JsonObject = {
+    [op.ok.status]: {
+      description: op.ok.description,
+      ...(op.ok.body ? { content: content(op.ok.body) } : {}),
+    },
+  };
+  if (op.query || op.body || parameters.length > 0)
+    responses['400'] = { description: 'the request does not parse (each problem named)', ...error };
+  if (op.role !== 'public') {
+    responses['401'] = { description: 'no valid bearer token', ...error };
+    responses['403'] ??= { description: `needs ${op.role} or above`, ...error };
+  }
+  for (const [status, description] of Object.entries(op.errors ?? {}))
+    responses[status] = { description, ...error };
+  return {
+    operationId: op.operationId,
+    tags: [op.tag],
+    summary: op.summary,
+    ...(op.description ? { description: op.description } : {}),
+    security: op.role === 'public' ? [] : [{ bearerToken: [] }],
+    'x-required-role': op.role,
+    ...(parameters.length > 0 ? { parameters } : {}),
+    ...(op.body ? { requestBody: { required: true, content: content(op.body) } } : {}),
+    responses,
+  };
+}
+
+/**
+ * The orchestrator's OpenAPI 3.1 document, generated from the API's zod schemas and the operation
+ * list; served at GET /openapi.json and checked in as apps/profile-orchestrator/openapi.json (a
+ * unit test fails when they differ: `node dist/apps/profile-orchestrator/src/api/write-openapi.js`
+ * rewrites the file).
+ */
+export function buildOpenApiDocument(): JsonObject {
+  const registry = z.registry<{ id: string }>();
+  for (const [id, schema] of Object.entries(API_COMPONENTS)) registry.add(schema, { id });
+  const schemas = (
+    z.toJSONSchema(registry, {
+      io: 'output',
+      unrepresentable: 'any',
+      uri: (id) => `#/components/schemas/${id}`,
+    }) as { schemas: Record<string, JsonObject> }
+  ).schemas;
+  const paths: Record<string, JsonObject> = {};
+  for (const op of API_OPERATIONS) (paths[op.path] ??= {})[op.method] = operation(op);
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'meterlink profile orchestrator (eIM): operator API',
+      version: '1',
+      description:
+        'Carrier swaps of meters (SGP.32 eIM): campaigns in waves with gates, approval and an ' +
+        'emergency stop; single-meter swaps; swap history and pending packages; the audit log. ' +
+        'Bearer tokens (ORCHESTRATOR_API_TOKENS) carry a role (viewer ⊂ operator ⊂ admin); ' +
+        'x-required-role names the least role of each operation.',
+    },
+    servers: [{ url: 'http://localhost:3004' }],
+    tags: [{ name: 'campaigns' }, { name: 'meters' }, { name: 'audit' }, { name: 'meta' }],
+    paths,
+    components: {
+      securitySchemes: { bearerToken: { type: 'http', scheme: 'bearer' } },
+      schemas: Object.fromEntries(Object.entries(schemas).map(([id, s]) => [id, bare(s)])),
+    },
+  };
+}

@@ -1,0 +1,58 @@
+import type { FleetMeterRecord } from '@meterlink/contracts';
+import { historyEntry, powerOf, tariffsOf, typicalMonthlyBytes, type HistoryRow } from './target';
+
+const row = (over: Partial<HistoryRow>): HistoryRow => ({
+  from_carrier_id: 'carrier-a',
+  to_carrier_id: 'carrier-b',
+  state: 'completed',
+  phase: 'confirming',
+  needs_download: false,
+  trigger: 'coverage',
+  updated_at: new Date(1_000),
+  ...over,
+});
+
+describe('policy facts from the orchestrator rows', () => {
+  it('counts what the meter executed for each settled swap (battery budget)', () => {
+    expect(historyEntry(row({}))).toEqual({
+      fromCarrierId: 'carrier-a',
+      toCarrierId: 'carrier-b',
+      at: 1_000,
+      energyOps: ['enable'],
+    });
+    expect(historyEntry(row({ needs_download: true }))?.energyOps).toEqual(['download', 'enable']);
+    // A download that failed before the enable cost the download only.
+    expect(
+      historyEntry(row({ state: 'failed', phase: 'downloading', needs_download: true }))?.energyOps,
+    ).toEqual(['download']);
+    // Refused at the SM-DP+: the meter did nothing.
+    expect(
+      historyEntry(row({ state: 'failed', phase: 'ordering', needs_download: true }))?.energyOps,
+    ).toEqual([]);
+    expect(historyEntry(row({ trigger: 'device-fallback' }))?.energyOps).toEqual([]);
+  });
+
+  it('leaves out swaps that never reached the eUICC', () => {
+    expect(historyEntry(row({ state: 'expired' }))).toBeUndefined();
+    expect(historyEntry(row({ state: 'cancelled' }))).toBeUndefined();
+  });
+
+  it('treats battery meters by their last reported charge, mains meters as exempt', () => {
+    const gas = { kind: 'gas', reportIntervalS: 86_400 } as FleetMeterRecord;
+    const power = { kind: 'electricity', reportIntervalS: 900 } as FleetMeterRecord;
+    expect(powerOf(gas, 42)).toEqual({ source: 'battery', batteryPct: 42 });
+    expect(powerOf(gas, undefined)).toEqual({ source: 'battery', batteryPct: null });
+    expect(powerOf(power, 42)).toEqual({ source: 'mains' });
+    expect(typicalMonthlyBytes(power)).toBe(2880 * 600);
+    expect(typicalMonthlyBytes(gas)).toBe(30 * 600);
+  });
+
+  it('takes the tariffs of the carriers it knows', () => {
+    const tariff = { monthlyFeeMinor: 1, perMbMinor: 2, downloadFeeMinor: 3, swapFeeMinor: 4 };
+    expect(
+      tariffsOf(['carrier-a', 'carrier-x'], (id) =>
+        id === 'carrier-a' ? ({ tariff } as never) : undefined,
+      ),
+    ).toEqual({ 'carrier-a': tariff });
+  });
+});

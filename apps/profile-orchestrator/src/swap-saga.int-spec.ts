@@ -1,0 +1,334 @@
+import { eventually, readMetric, testMeters } from '@meterlink/testing';
+import { OrchestratorHarness } from './test-support/orchestrator-harness';
+
+/**
+ * The swap saga over the real Kafka and PostgreSQL: the orchestrator as a process, an SM-DP+
+ * double for ES2+, and the meter played by the test on esipa.inbound.v1 / esipa.outbound.v1.
+ */
+describe('profile-orchestrator swap saga', () => {
+  const h = new OrchestratorHarness(5101, 5190);
+
+  beforeAll(async () => {
+    await h.start();
+  });
+  afterAll(async () => {
+    expect(await h.stop()).toBe(0);
+  });
+
+  it('downloads the target profile through the SM-DP+, enables it and completes', async () => {
+    const [meter] = await h.meters(1, { downloadOnly: true });
+    const id = meter!.line.meterId;
+    const accepted = await h.api(
+      'POST',
+      `/v1/meters/${id}/swaps`,
+      { targetCarrierId: h.carriers.d },
+      'operator',
+    );
+    expect(accepted.status).toBe(202);
+    const swapId = accepted.body.swapId as string;
+
+    // ES2+ order and confirmation at carrier d's SM-DP+, then the trigger for the meter.
+    const trigger = await eventually(
+      () => h.outbound(id).find((m) => m.type === 'profileDownloadTrigger'),
+      { timeoutMs: 20_000, what: 'a profileDownloadTrigger' },
+    );
+    if (trigger.type !== 'profileDownloadTrigger') throw new Error('unreachable');
+    const [, smdpAddress, matchingId] = trigger.activationCode.split('$');
+    expect(smdpAddress).toBe(`smdp.${h.carriers.d}.example`);
+    expect(await h.smdp.stats(h.carriers.d)).toMatchObject({ orders: 1, confirmations: 1 });
+    const pending = await h.api('GET', `/v1/meters/${id}/pending-packages`, undefined, 'viewer');
+    expect(pending.body).toMatchObject({
+      meterId: id,
+      packages: [
+        { type: 'profileDownloadTrigger', swapId, eimTransactionId: trigger.eimTransactionId },
+      ],
+    });
+
+    // A poll gets the trigger again; the download result is acknowledged and the enable follows.
+    await h.esipa(meter!, { type: 'getEimPackage', eid: meter!.line.eid });
+    await eventually(
+      () => h.outbound(id).filter((m) => m.type === 'profileDownloadTrigger').length === 2,
+      { what: 'the trigger again on the poll' },
+    );
+    // The meter's IPA downloads with the activation code, and reports the profile installed.
+    const downloaded = await h.download(h.carriers.d, meter!.line.eid, matchingId!);
+    if (!('iccid' in downloaded)) throw new Error(`download refused: ${downloaded.reason}`);
+    const order = { iccid: downloaded.iccid };
+    await h.esipa(meter!, {
+      type: 'profileDownloadResult',
+      eimTransactionId: trigger.eimTransactionId,
+      seqNumber: 41,
+      iccid: order.iccid,
+      result: 'installed',
+    });
+    const pkg = await eventually(() => h.packages(id)[0], { what: 'the enable package' });
+    expect(h.acknowledged(id)).toContain(41);
+    expect(pkg.psmoList).toEqual([{ op: 'enable', iccid: order.iccid, rollback: true }]);
+    expect(pkg.eid).toBe(meter!.line.eid);
+
+    await h.result(meter!, pkg, 42);
+    await h.traffic(meter!, order.iccid, h.carriers.d);
+    await eventually(() => h.swapRecords(id).some((s) => s.state === 'completed'), {
+      what: 'the swap to complete',
+    });
+    expect(h.acknowledged(id)).toContain(42);
+    const records = h.swapRecords(id);
+    expect(records.map((r) => r.state)).toEqual(['requested', 'dispatched', 'completed']);
+    expect(records[2]).toMatchObject({
+      swapId,
+      trigger: 'operator',
+      fromIccid: meter!.line.profiles[0]!.iccid,
+      toIccid: order.iccid,
+      toCarrierId: h.carriers.d,
+      needsDownload: true,
+    });
+
+    // History, audit: who asked, ICCIDs before and after, the result.
+    const history = await h.api('GET', `/v1/meters/${id}/swaps`, undefined, 'viewer');
+    expect(history.body.swaps).toEqual([
+      expect.objectContaining({ swapId, state: 'completed', toIccid: order.iccid }),
+    ]);
+    const audit = await h.api('GET', `/v1/audit?meterId=${id}`);
+    const actions = (audit.body.entries as { action: string; actor: string }[]).map(
+      (e) => e.action,
+    );
+    expect(actions).toEqual(
+      expect.arrayContaining([
+        'swap.requested',
+        'swap.download-triggered',
+        'swap.profile-installed',
+        'swap.dispatched',
+        'swap.completed',
+      ]),
+    );
+    expect(
+      (
+        audit.body.entries as { action: string; actor: string; detail: Record<string, unknown> }[]
+      ).find((e) => e.action === 'swap.completed')?.detail,
+    ).toMatchObject({
+      fromIccid: meter!.line.profiles[0]!.iccid,
+      toIccid: order.iccid,
+      requestedBy: 'token-2',
+    });
+    expect((await h.api('GET', `/v1/audit?meterId=${id}`, undefined, 'operator')).status).toBe(403);
+
+    // A second swap to a carrier the meter is on is refused.
+    expect(
+      (await h.api('POST', `/v1/meters/${id}/swaps`, { targetCarrierId: h.carriers.d }, 'operator'))
+        .status,
+    ).toBe(409);
+  });
+
+  it('retries a transient SM-DP+ failure from its stored next attempt', async () => {
+    const [meter] = await h.meters(1, { downloadOnly: true });
+    const id = meter!.line.meterId;
+    const carrier = h.carriers.d;
+    await h.smdp.configure(carrier, { failRate: { downloadOrder: 1 } }); // 503 every time
+    try {
+      const before = (await h.smdp.stats(carrier)).failures.injected ?? 0;
+      await h.api('POST', `/v1/meters/${id}/swaps`, { targetCarrierId: carrier }, 'operator');
+      await eventually(
+        async () => ((await h.smdp.stats(carrier)).failures.injected ?? 0) >= before + 2,
+        { what: 'two failed attempts' },
+      );
+      expect(h.outbound(id)).toEqual([]);
+      expect(h.swapRecords(id)).toEqual([]); // no public record before the SM-DP+ named the ICCID
+    } finally {
+      await h.smdp.configure(carrier, {});
+    }
+    await eventually(() => h.outbound(id).some((m) => m.type === 'profileDownloadTrigger'), {
+      what: 'the trigger once the SM-DP+ is back',
+    });
+    expect(h.swapRecords(id).map((r) => r.state)).toEqual(['requested']);
+  });
+
+  it('fails the swap with the download refusal code and releases the order', async () => {
+    const [meter] = await h.meters(1, { downloadOnly: true });
+    const id = meter!.line.meterId;
+    const carrier = h.carriers.d;
+    await h.smdp.configure(carrier, { refuse: 'noEligibleProfile' });
+    try {
+      const cancelledBefore = (await h.smdp.stats(carrier)).cancellations;
+      const { body } = await h.api(
+        'POST',
+        `/v1/meters/${id}/swaps`,
+        { targetCarrierId: carrier },
+        'operator',
+      );
+      const trigger = await eventually(
+        () => h.outbound(id).find((m) => m.type === 'profileDownloadTrigger'),
+        { what: 'a profileDownloadTrigger' },
+      );
+      if (trigger.type !== 'profileDownloadTrigger') throw new Error('unreachable');
+      const answer = await h.download(
+        carrier,
+        meter!.line.eid,
+        trigger.activationCode.split('$')[2]!,
+      );
+      expect(answer).toEqual({ reason: 'noEligibleProfile' });
+      await h.esipa(meter!, {
+        type: 'profileDownloadResult',
+        eimTransactionId: trigger.eimTransactionId,
+        seqNumber: 3,
+        result: 'noEligibleProfile',
+      });
+      await eventually(() => h.swapRecords(id).some((r) => r.state === 'failed'), {
+        what: 'the swap to fail',
+      });
+      expect(h.swapRecords(id).map((r) => [r.swapId, r.state, r.reasonCode])).toEqual([
+        [body.swapId, 'requested', undefined],
+        [body.swapId, 'failed', 'noEligibleProfile'],
+      ]);
+      expect(h.acknowledged(id)).toContain(3);
+      expect(h.packages(id)).toEqual([]);
+      await eventually(
+        async () => (await h.smdp.stats(carrier)).cancellations === cancelledBefore + 1,
+        { what: 'cancelOrder at the SM-DP+' },
+      );
+    } finally {
+      await h.smdp.configure(carrier, {});
+    }
+  });
+
+  it('rejects and counts a forged result, and a replayed one changes nothing', async () => {
+    const [meter] = await h.meters(1);
+    const [stranger] = testMeters(1);
+    const id = meter!.line.meterId;
+    const { body } = await h.api(
+      'POST',
+      `/v1/meters/${id}/swaps`,
+      { targetCarrierId: h.carriers.b },
+      'operator',
+    );
+    const pkg = await eventually(() => h.packages(id)[0], { what: 'the enable package' });
+    const forgedBefore = await readMetric(h.service.baseUrl, 'orchestrator_invalid_results_total', {
+      reason: 'bad_signature',
+    });
+    await h.result(meter!, pkg, 7, { signWith: stranger! });
+    await eventually(
+      async () =>
+        (await readMetric(h.service.baseUrl, 'orchestrator_invalid_results_total', {
+          reason: 'bad_signature',
+        })) ===
+        forgedBefore + 1,
+      { what: 'the forged result to be counted' },
+    );
+    // Treated as not received: not acknowledged, the swap still waits for its result.
+    expect(h.acknowledged(id)).not.toContain(7);
+    expect(h.swapRecords(id).map((r) => r.state)).toEqual(['requested', 'dispatched']);
+
+    await h.result(meter!, pkg, 8);
+    await h.traffic(
+      meter!,
+      pkg.psmoList[0]!.op === 'enable' ? pkg.psmoList[0]!.iccid : '',
+      h.carriers.b,
+    );
+    await eventually(() => h.swapRecords(id).some((r) => r.state === 'completed'), {
+      what: 'the swap to complete',
+    });
+    const dupBefore = await readMetric(h.service.baseUrl, 'orchestrator_duplicate_results_total');
+    const acksBefore = h.acknowledged(id).filter((n) => n === 8).length;
+    await h.result(meter!, pkg, 8); // the same result again (retransmission or replay)
+    await eventually(
+      async () =>
+        (await readMetric(h.service.baseUrl, 'orchestrator_duplicate_results_total')) ===
+        dupBefore + 1,
+      { what: 'the replay to be counted' },
+    );
+    await eventually(() => h.acknowledged(id).filter((n) => n === 8).length === acksBefore + 1, {
+      what: 'the replay acknowledged again (so the meter stops retransmitting)',
+    });
+    expect(h.swapRecords(id).map((r) => r.state)).toEqual(['requested', 'dispatched', 'completed']);
+    const history = await h.api('GET', `/v1/meters/${id}/swaps`, undefined, 'viewer');
+    expect(history.body.swaps).toEqual([
+      expect.objectContaining({ swapId: body.swapId, state: 'completed' }),
+    ]);
+  });
+
+  it('reconciles a meter that fell back on its own and sends it no contradicting swap', async () => {
+    const [meter] = await h.meters(1);
+    const id = meter!.line.meterId;
+    const [a, b] = meter!.line.profiles;
+    // A swap to b is pending when the meter falls back to b by itself.
+    const { body } = await h.api(
+      'POST',
+      `/v1/meters/${id}/swaps`,
+      { targetCarrierId: h.carriers.b },
+      'operator',
+    );
+    await eventually(() => h.packages(id)[0], { what: 'the enable package' });
+    await h.esipa(meter!, {
+      type: 'getEimPackage',
+      eid: meter!.line.eid,
+      notifyStateChange: true,
+      stateChangeCause: 'fallback',
+    });
+    await eventually(() => h.outbound(id).some((m) => m.type === 'noEimPackageAvailable'), {
+      what: 'the fallback poll answered without a package',
+    });
+    await h.esipa(meter!, {
+      type: 'notifications',
+      eid: meter!.line.eid,
+      notifications: [
+        { seqNumber: 90, event: 'fallback', iccid: b!.iccid, at: new Date().toISOString() },
+      ],
+    });
+    await eventually(() => h.swapRecords(id).some((r) => r.trigger === 'device-fallback'), {
+      what: 'the device-fallback record',
+    });
+    expect(h.acknowledged(id)).toContain(90);
+    const records = h.swapRecords(id);
+    expect(
+      records.filter((r) => r.swapId === body.swapId).map((r) => [r.state, r.reasonCode]),
+    ).toEqual([
+      ['requested', undefined],
+      ['dispatched', undefined],
+      ['cancelled', 'device_fallback_reached_target'],
+    ]);
+    expect(records.find((r) => r.trigger === 'device-fallback')).toMatchObject({
+      state: 'completed',
+      fromIccid: a!.iccid,
+      toIccid: b!.iccid,
+      toCarrierId: h.carriers.b,
+    });
+    // The notification again (not yet acknowledged by the meter's count): nothing new.
+    await h.esipa(meter!, {
+      type: 'notifications',
+      eid: meter!.line.eid,
+      notifications: [
+        { seqNumber: 90, event: 'fallback', iccid: b!.iccid, at: new Date().toISOString() },
+      ],
+    });
+    await eventually(() => h.acknowledged(id).filter((n) => n === 90).length === 2, {
+      what: 'the retransmission acknowledged',
+    });
+    // Coverage trouble on the profile it fell back to: no swap back to a (cooldown, anti-flap).
+    const cooldownBefore = await readMetric(
+      h.service.baseUrl,
+      'orchestrator_swap_decisions_total',
+      {
+        outcome: 'cooldown',
+      },
+    );
+    await h.coverage(
+      {
+        type: 'meter.degraded',
+        carrierId: h.carriers.b,
+        region: h.region,
+        meterId: id,
+        reason: 'signal_below_threshold',
+      },
+      id,
+    );
+    await eventually(
+      async () =>
+        (await readMetric(h.service.baseUrl, 'orchestrator_swap_decisions_total', {
+          outcome: 'cooldown',
+        })) ===
+        cooldownBefore + 1,
+      { what: 'the degradation to be judged (cooldown)' },
+    );
+    expect(h.swapRecords(id)).toHaveLength(records.length);
+    expect(h.packages(id)).toHaveLength(1);
+  });
+});
