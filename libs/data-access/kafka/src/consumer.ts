@@ -80,7 +80,7 @@ export class BatchConsumer {
   private readonly caughtUp = new Map<string, string>();
 
   constructor(
-    kafka: Kafka,
+    private readonly kafka: Kafka,
     private readonly options: BatchConsumerOptions,
   ) {
     this.consumer = kafka.consumer({
@@ -102,6 +102,50 @@ export class BatchConsumer {
     return this.running;
   }
 
+  /**
+   * Gives every partition the group has no committed offset for one: its current end. Without
+   * this, a partition that carried nothing while the group ran keeps no offset, and after a
+   * restart the group starts it at its end again, skipping whatever was written to it while the
+   * service was down (an esipa result, a coverage event). Pinning at the first start keeps the
+   * "start at the end" semantics of a new group and removes that gap. Kafka refuses to set
+   * offsets of a group with live members: then another replica is running, and its start did it.
+   */
+  private async pinUncommittedPartitions(): Promise<void> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const committed = await admin.fetchOffsets({
+        groupId: this.options.groupId,
+        topics: this.options.topics,
+      });
+      for (const { topic, partitions } of committed) {
+        const missing = new Set(
+          partitions.filter((p) => p.offset === '-1').map((p) => p.partition),
+        );
+        if (missing.size === 0) continue;
+        const ends = (await admin.fetchTopicOffsets(topic)).filter((p) => missing.has(p.partition));
+        try {
+          await admin.setOffsets({
+            groupId: this.options.groupId,
+            topic,
+            partitions: ends.map((p) => ({ partition: p.partition, offset: p.high })),
+          });
+          this.log.info(
+            { group: this.options.groupId, topic, partitions: ends.length },
+            'pinned partitions without a committed offset at their end',
+          );
+        } catch (error) {
+          this.log.info(
+            { err: error, group: this.options.groupId, topic },
+            'group has live members; partitions left to them',
+          );
+        }
+      }
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
   async start(): Promise<void> {
     this.consumer.on(this.consumer.events.CRASH, (event) => {
       this.running = false;
@@ -111,6 +155,8 @@ export class BatchConsumer {
       );
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, () => (this.running = true));
+    if (this.options.commit !== false && !this.options.fromBeginning)
+      await this.pinUncommittedPartitions();
     await this.consumer.connect();
     await this.consumer.subscribe({
       topics: this.options.topics,
