@@ -1,4 +1,3 @@
-import type { CarrierTariff } from '@meterlink/contracts';
 import type { ChargeLine } from './charge-line';
 import {
   buildEnableTimeline,
@@ -9,30 +8,8 @@ import {
   type UsageSample,
 } from './connectivity';
 import { formatPeriod } from './period';
+import { SAMPLE_CARRIER_TARIFFS } from './test-support/fixtures';
 
-// provisioning.md's catalogue.
-const TARIFFS = new Map<string, CarrierTariff>([
-  [
-    'carrier-a',
-    {
-      currency: 'EUR',
-      monthlyFeeMinor: 60,
-      perMbMinor: 25,
-      downloadFeeMinor: 150,
-      swapFeeMinor: 20,
-    },
-  ],
-  [
-    'carrier-b',
-    {
-      currency: 'EUR',
-      monthlyFeeMinor: 80,
-      perMbMinor: 18,
-      downloadFeeMinor: 100,
-      swapFeeMinor: 0,
-    },
-  ],
-]);
 const A = { iccid: '8944150000000000017', carrierId: 'carrier-a' };
 const B = { iccid: '8944200000000000022', carrierId: 'carrier-b' };
 const ms = (iso: string): number => Date.parse(iso);
@@ -50,7 +27,7 @@ const rate = (
     timeline: buildEnableTimeline(changes),
     usage,
     operations,
-    tariffs: TARIFFS,
+    tariffs: SAMPLE_CARRIER_TARIFFS,
   });
 
 const byId = (lines: ChargeLine[]) =>
@@ -150,6 +127,47 @@ describe('connectivity rating', () => {
     expect(lines.map((l) => l.amountExactMinor)).toEqual(['4319/72', '1/54']);
   });
 
+  it('prorates a swap the operator reverses the same day (a completed swap, then one back)', () => {
+    // carrier-a, then carrier-b from 10 Nov 09:00Z, then carrier-a again from 21:00Z: 12 h on b.
+    //   carrier-b: 80 × 43,200 / 2,592,000 = 4/3 = 1.33 → 1; swap fee 0 × 1 = 0
+    //   carrier-a: 60 × 2,548,800 / 2,592,000 = 59 exactly; swap fee 20 × 1 = 20 (the swap back)
+    const { lines } = rate(
+      '2026-11',
+      [
+        { at: ms('2026-10-01T00:00:00Z'), ...A, source: 'first-seen' },
+        { at: ms('2026-11-10T09:00:00Z'), ...B, source: 'swap' },
+        { at: ms('2026-11-10T21:00:00Z'), ...A, source: 'rollback' },
+      ],
+      [],
+      [
+        { kind: 'swap', at: ms('2026-11-10T09:00:00Z'), carrierId: 'carrier-b', operationId: 's1' },
+        { kind: 'swap', at: ms('2026-11-10T21:00:00Z'), carrierId: 'carrier-a', operationId: 's2' },
+      ],
+    );
+    expect(byId(lines)).toEqual({
+      'EM-0000001/2026-11/connectivity.subscription/carrier-a': {
+        quantity: 2_548_800,
+        unit: 's',
+        amount: 59,
+      },
+      'EM-0000001/2026-11/connectivity.subscription/carrier-b': {
+        quantity: 43_200,
+        unit: 's',
+        amount: 1,
+      },
+      'EM-0000001/2026-11/connectivity.swap/carrier-a': {
+        quantity: 1,
+        unit: 'operation',
+        amount: 20,
+      },
+      'EM-0000001/2026-11/connectivity.swap/carrier-b': {
+        quantity: 1,
+        unit: 'operation',
+        amount: 0,
+      },
+    });
+  });
+
   it('charges the swap fee once per completed swap (device fallbacks included) to the carrier enabled', () => {
     const swap = {
       swapId: '0b0e4a8e-7c1a-4a8e-9a8e-000000000002',
@@ -226,7 +244,7 @@ describe('connectivity rating', () => {
     for (let year = 2026; year <= 2028; year++) {
       for (let month = 1; month <= 12; month++) {
         const period = formatPeriod(year, month);
-        for (const [carrierId, tariff] of TARIFFS) {
+        for (const [carrierId, tariff] of SAMPLE_CARRIER_TARIFFS) {
           const { lines } = rate(period, [
             {
               at: ms('2025-12-31T23:00:00Z'),

@@ -279,21 +279,13 @@ export function rateConnectivity(input: ConnectivityRatingInput): ConnectivityRa
         rational(BigInt(tariff.perMbMinor) * bytes, BYTES_PER_MB),
       );
     }
-    if (t.downloads > 0) {
-      line(
-        'connectivity.download',
-        rational(t.downloads),
-        'operation',
-        rational(BigInt(tariff.downloadFeeMinor) * BigInt(t.downloads)),
-      );
-    }
-    if (t.swaps > 0) {
-      line(
-        'connectivity.swap',
-        rational(t.swaps),
-        'operation',
-        rational(BigInt(tariff.swapFeeMinor) * BigInt(t.swaps)),
-      );
+    const fees = [
+      ['connectivity.download', t.downloads, tariff.downloadFeeMinor],
+      ['connectivity.swap', t.swaps, tariff.swapFeeMinor],
+    ] as const;
+    for (const [type, count, fee] of fees) {
+      if (count > 0)
+        line(type, rational(count), 'operation', rational(BigInt(fee) * BigInt(count)));
     }
   }
   lines.sort((a, b) => (a.chargeId < b.chargeId ? -1 : a.chargeId > b.chargeId ? 1 : 0));

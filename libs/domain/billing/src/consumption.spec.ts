@@ -1,3 +1,4 @@
+import { BillingError } from './billing.error';
 import {
   computeDeterminants,
   rateConsumption,
@@ -105,10 +106,12 @@ describe('consumption determinants under a time-of-use tariff', () => {
     expect([a.consumption, b.consumption]).toEqual([rational(200), rational(400)]);
     expect([a.endExtrapolated, b.endExtrapolated]).toEqual([false, false]);
 
-    // 1 Wh over the same 30 min: 1/3 Wh before midnight, 2/3 after, exactly.
+    // 1 Wh over the same 30 min: 1/3 Wh before midnight, floored to the µWh (0.333333), and
+    // the rest after (0.666667): the two still add up to the 1 Wh the register counted.
     const one = [readings[0] as RegisterReading, { at: ms('2026-12-01T00:20:00Z'), value: 10_001 }];
-    expect(determinants(one, nov, 1800).consumption).toEqual(rational(1, 3));
-    expect(determinants(one, dec, 1800).consumption).toEqual(rational(2, 3));
+    expect(determinants(one, nov, 1800).consumption).toEqual(rational(333_333, 1_000_000));
+    expect(determinants(one, dec, 1800).consumption).toEqual(rational(666_667, 1_000_000));
+    expect(determinants(one, nov, 1800).endValue).toEqual(rational(10_000_333_333, 1_000_000));
   });
 
   it('spreads a gap over time and flags the bands it was spread over as estimated', () => {
@@ -190,6 +193,14 @@ describe('consumption determinants under a time-of-use tariff', () => {
     expect(bandsOf(d)).toEqual({ night: wh(2800), day: wh(5600, true), peak: wh(1200) });
     expect(d.endExtrapolated).toBe(true);
     expect(d.endValue).toEqual(rational(50_000 + 8_800 + 800));
+  });
+
+  it('refuses a reading that is not a whole register value at a whole millisecond', () => {
+    const window = localDay(2026, 11, 16);
+    expect(() => determinants([{ at: window.startMs, value: 1.5 }], window)).toThrow(BillingError);
+    expect(() => determinants([{ at: Number.NaN, value: 1 }], window)).toThrow(
+      /integer epoch-ms time/,
+    );
   });
 
   it('gives the same determinants whatever order the readings arrive in', () => {
@@ -300,6 +311,28 @@ describe('consumption rating', () => {
       ['EM-0000001/2026-03/consumption/standing', 31, 'day', 1654, '33077/20', []],
     ]);
     expect(lines.every((l) => l.currency === 'GBP' && l.tariffId === 'residential-tou')).toBe(true);
+  });
+
+  it('rates October 2026 (745 local hours, the autumn change) into band lines', () => {
+    // 1,000 Wh per real hour. The London month is 30 Sep 23:00Z → 1 Nov 00:00Z: 745 h.
+    // 1 Oct 2026 is a Thursday: 22 weekdays, 9 weekend days; 25 Oct has a second 01:00–02:00.
+    //   night: 31 × 7 + 1 = 218 kWh × 12.5 = 2,725
+    //   peak:  22 × 3     =  66 kWh × 38   = 2,508
+    //   day:   22 × 14 + 9 × 17 = 461 kWh × 24.5 = 11,294.5 → half-even 11,294
+    const readings = readingSeries('2026-09-30T22:00:00Z', 15, 4 * (745 + 2), () => 250);
+    const { lines } = rateConsumption({
+      meterId: 'EM-0000001',
+      period: '2026-10',
+      tariff: tou,
+      readings: { energy_import_wh: readings },
+      reportIntervalS: QUARTER_HOUR_S,
+    });
+    expect(lines.map((l) => [l.band, l.quantity, l.amountMinor, l.estimated])).toEqual([
+      ['day', 461, 11294, false],
+      ['night', 218, 2725, false],
+      ['peak', 66, 2508, false],
+      ['standing', 31, 1654, false],
+    ]);
   });
 
   it('charges standing days from the first reading and rounds their .5 to even', () => {

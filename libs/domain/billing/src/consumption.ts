@@ -1,7 +1,7 @@
 import type { Register } from '@meterlink/contracts';
+import { BillingError } from './billing.error';
 import { chargeIdOf, type ChargeFlag, type ChargeLine } from './charge-line';
 import {
-  addRational,
   formatRational,
   mulRational,
   rational,
@@ -64,9 +64,10 @@ export interface DecreaseNote {
 /**
  * The billing determinants of one register over a window [startMs, endMs). Consumption over an
  * interval between two readings is taken as even over time (linear interpolation): that is how
- * a boundary with no reading on it is valued and how an interval is split across bands. So
- * consumption = register(end) − register(start), split into bands, unless the register
- * decreased (decreases are not billed) or the end had to be extrapolated.
+ * a boundary with no reading on it is valued and how an interval is split across bands, to a
+ * millionth of a register unit (µWh, ml; floored). So consumption = register(end) −
+ * register(start), split into bands, unless the register decreased (decreases are not billed)
+ * or the end had to be extrapolated.
  */
 export interface RegisterDeterminants {
   readonly startMs: number;
@@ -228,11 +229,16 @@ function ascending(
   onConflict?: (detail: string) => void,
 ): readonly RegisterReading[] {
   let ordered = true;
-  for (let i = 1; i < readings.length; i++) {
-    if ((readings[i]?.at ?? 0) <= (readings[i - 1]?.at ?? 0)) {
-      ordered = false;
-      break;
+  let previousAt = -Infinity;
+  for (const r of readings) {
+    if (!Number.isSafeInteger(r.at) || !Number.isSafeInteger(r.value) || r.value < 0) {
+      throw new BillingError(
+        'invalid_input',
+        `a reading needs an integer epoch-ms time and a non-negative integer value, got ${r.at}: ${r.value}`,
+      );
     }
+    if (r.at <= previousAt) ordered = false;
+    previousAt = r.at;
   }
   if (ordered) return readings;
   const sorted = readings
@@ -255,35 +261,48 @@ function ascending(
   return out;
 }
 
+/** Interpolated consumption is floored to a millionth of a register unit (µWh, ml). */
+const MICRO = 1_000_000n;
+
+/** floor(n / d) for d > 0 (bigint division truncates towards zero). */
+const floorDiv = (n: bigint, d: bigint): bigint => {
+  const q = n / d;
+  return n % d !== 0n && n < 0n ? q - 1n : q;
+};
+
 /**
  * The hot loop, with its scratch space kept between registers and calls: per interval a couple
  * of array lookups and number additions; bigint only where an interval straddles a band, a
  * window edge or a gap.
+ *
+ * Straddling intervals are shared out through the interpolated register floored to a micro-unit,
+ * F(x) = floor(delta × 10^6 × (x − t0) / span): each piece [a, b) gets F(b) − F(a). The pieces of
+ * an interval always add up to its delta, and any split of a period gives the same total as the
+ * whole (the property the tests check), without fractions whose denominators would grow.
  */
 class DeterminantsComputation {
   private readonly bandCount: number;
-  private readonly pieceMs: Float64Array;
-  private readonly touched: Int32Array;
-  private touchedCount = 0;
   private readonly gapMs: number;
   private readonly reportIntervalMs: number;
+  /** split()'s result: pieces [previous end, pieceEnd[i]) of band pieceBand[i]. */
+  private readonly pieceEnd: number[] = [];
+  private readonly pieceBand: number[] = [];
+  private pieceCount = 0;
 
   constructor(
     private readonly tariff: CompiledTariff,
     options: DeterminantOptions,
   ) {
     this.bandCount = tariff.bandNames.length;
-    this.pieceMs = new Float64Array(this.bandCount);
-    this.touched = new Int32Array(this.bandCount);
     this.reportIntervalMs = options.reportIntervalS * 1000;
     this.gapMs = this.reportIntervalMs * (options.gapFactor ?? DEFAULT_GAP_FACTOR);
   }
 
   run(readings: readonly RegisterReading[], startMs: number, endMs: number): RegisterDeterminants {
     const n = this.bandCount;
-    // Whole register units per band (exact: integers below 2^53), plus exact fractions.
+    // Whole register units per band (exact: integers below 2^53), plus micro-units from shares.
     const whole = new Float64Array(n);
-    const fraction: Rational[] = new Array<Rational>(n).fill(ZERO);
+    const micro = new Array<bigint>(n).fill(0n);
     const estimated = new Uint8Array(n);
     const decreased = new Uint8Array(n);
     const gaps: GapNote[] = [];
@@ -300,13 +319,12 @@ class DeterminantsComputation {
       const prev = readings[k - 1];
       const cur = readings[k];
       if (!prev || !cur) break;
-      high = Math.max(high, prev.value);
+      if (prev.value > high) high = prev.value;
       if (prev.at >= endMs) break;
       const t0 = prev.at;
       const t1 = cur.at;
       const from = t0 > startMs ? t0 : startMs;
       const to = t1 < endMs ? t1 : endMs;
-      if (to <= from) continue;
       const span = t1 - t0;
       const isGap = span > this.gapMs;
       const isDecrease = cur.value < high;
@@ -320,20 +338,22 @@ class DeterminantsComputation {
       }
       if (isDecrease) decreases.push({ fromMs: t0, toMs: t1, fromValue: high, toValue: cur.value });
       this.split(from, to);
-      if (this.touchedCount === 1 && to - from === span) {
-        const b = this.touched[0] ?? 0;
+      if (this.pieceCount === 1 && from === t0 && to === t1) {
+        const b = this.pieceBand[0] ?? 0;
         whole[b] = (whole[b] ?? 0) + delta;
         if (isDecrease) decreased[b] = 1;
         continue;
       }
-      for (let i = 0; i < this.touchedCount; i++) {
-        const b = this.touched[i] ?? 0;
-        const ms = this.pieceMs[b] ?? 0;
+      const scaled = BigInt(delta) * MICRO;
+      const spanN = BigInt(span);
+      let before = delta === 0 ? 0n : (BigInt(from - t0) * scaled) / spanN;
+      for (let i = 0; i < this.pieceCount; i++) {
+        const b = this.pieceBand[i] ?? 0;
         if (delta !== 0) {
-          fraction[b] = addRational(
-            fraction[b] ?? ZERO,
-            rational(BigInt(delta) * BigInt(ms), BigInt(span)),
-          );
+          const end = this.pieceEnd[i] ?? to;
+          const after = end === t1 ? scaled : (BigInt(end - t0) * scaled) / spanN;
+          micro[b] = (micro[b] ?? 0n) + after - before;
+          before = after;
         }
         if (isGap) estimated[b] = 1;
         if (isDecrease) decreased[b] = 1;
@@ -342,29 +362,30 @@ class DeterminantsComputation {
 
     // Past the last reading, when the window goes on: the recent rate carries the register on.
     const last = readings[count - 1];
+    const rate = recentRate(readings);
     let endExtrapolated = false;
-    let rate: Rational = ZERO;
     if (last && last.at < endMs) {
       endExtrapolated = true;
-      rate = recentRate(readings);
       const from = last.at > startMs ? last.at : startMs;
       this.split(from, endMs);
-      for (let i = 0; i < this.touchedCount; i++) {
-        const b = this.touched[i] ?? 0;
-        const ms = this.pieceMs[b] ?? 0;
-        fraction[b] = addRational(fraction[b] ?? ZERO, mulRational(rate, rational(ms)));
+      let before = extrapolated(rate, from - last.at);
+      for (let i = 0; i < this.pieceCount; i++) {
+        const b = this.pieceBand[i] ?? 0;
+        const after = extrapolated(rate, (this.pieceEnd[i] ?? endMs) - last.at);
+        micro[b] = (micro[b] ?? 0n) + after - before;
+        before = after;
         estimated[b] = 1;
       }
     }
 
     const bands: BandDeterminant[] = [];
-    let consumption = ZERO;
+    let total = 0n;
     for (let b = 0; b < n; b++) {
-      const quantity = addRational(rational(whole[b] ?? 0), fraction[b] ?? ZERO);
-      consumption = addRational(consumption, quantity);
+      const units = BigInt(whole[b] ?? 0) * MICRO + (micro[b] ?? 0n);
+      total += units;
       bands.push({
         band: this.tariff.bandNames[b] ?? String(b),
-        quantity,
+        quantity: rational(units, MICRO),
         estimated: estimated[b] === 1,
         registerDecrease: decreased[b] === 1,
       });
@@ -374,7 +395,7 @@ class DeterminantsComputation {
       endMs,
       startValue: registerAt(readings, startMs, rate),
       endValue: registerAt(readings, endMs, rate),
-      consumption,
+      consumption: rational(total, MICRO),
       bands,
       gaps,
       decreases,
@@ -383,13 +404,12 @@ class DeterminantsComputation {
   }
 
   /**
-   * Splits [from, to) into the tariff's bands by local wall time: pieceMs[band] gets each band's
-   * milliseconds, touched lists the bands. Real elapsed time, so a 25-hour autumn day gives its
-   * repeated hour twice and a 23-hour spring day skips one.
+   * Splits [from, to) into runs of one band by local wall time, into pieceEnd/pieceBand. Real
+   * elapsed time, so a 25-hour autumn day has its repeated hour twice and a 23-hour spring day
+   * loses one.
    */
   private split(from: number, to: number): void {
-    for (let i = 0; i < this.touchedCount; i++) this.pieceMs[this.touched[i] ?? 0] = 0;
-    this.touchedCount = 0;
+    this.pieceCount = 0;
     const { clock, bandAt, bandRunEnd } = this.tariff;
     let t = from;
     while (t < to) {
@@ -404,9 +424,14 @@ class DeterminantsComputation {
       let end = runEndUtc < to ? runEndUtc : to;
       const change = clock.nextChangeAfter(t);
       if (change < end) end = change;
-      const known = this.pieceMs[band] ?? 0;
-      if (known === 0) this.touched[this.touchedCount++] = band;
-      this.pieceMs[band] = known + (end - t);
+      // A clock change inside one band's run is not a new piece.
+      if (this.pieceCount > 0 && this.pieceBand[this.pieceCount - 1] === band) {
+        this.pieceEnd[this.pieceCount - 1] = end;
+      } else {
+        this.pieceBand[this.pieceCount] = band;
+        this.pieceEnd[this.pieceCount] = end;
+        this.pieceCount++;
+      }
       t = end;
     }
   }
@@ -424,18 +449,24 @@ function firstIndexAfter(readings: readonly RegisterReading[], ms: number): numb
   return lo;
 }
 
+/** Billable increase over elapsed milliseconds: the rate that carries a register past its last reading. */
+interface RecentRate {
+  readonly increase: bigint;
+  readonly elapsedMs: bigint;
+}
+
 /**
- * Register units per millisecond over the last EXTRAPOLATION_LOOKBACK_MS of readings (billable
- * increases only); zero with fewer than two readings. Depends on the readings alone, not on the
- * window, so extrapolated estimates still add up when a period is split.
+ * The billable increase over the last EXTRAPOLATION_LOOKBACK_MS of readings; zero with fewer than
+ * two readings. Depends on the readings alone, not on the window, so extrapolated estimates
+ * still add up when a period is split.
  */
-function recentRate(readings: readonly RegisterReading[]): Rational {
+function recentRate(readings: readonly RegisterReading[]): RecentRate {
   const last = readings[readings.length - 1];
-  if (!last) return ZERO;
+  if (!last) return { increase: 0n, elapsedMs: 1n };
   let i = readings.length - 1;
   while (i > 0 && (readings[i - 1]?.at ?? 0) >= last.at - EXTRAPOLATION_LOOKBACK_MS) i--;
   const first = readings[i];
-  if (!first || first.at === last.at) return ZERO;
+  if (!first || first.at === last.at) return { increase: 0n, elapsedMs: 1n };
   let high = first.value;
   let increase = 0;
   for (let j = i + 1; j < readings.length; j++) {
@@ -445,26 +476,32 @@ function recentRate(readings: readonly RegisterReading[]): Rational {
       high = v;
     }
   }
-  return rational(increase, last.at - first.at);
+  return { increase: BigInt(increase), elapsedMs: BigInt(last.at - first.at) };
 }
 
-/** The register at an instant: interpolated between readings, extrapolated past the last at `rate`. */
+/** Micro-units the rate adds over `ms` past the last reading, floored. */
+const extrapolated = (rate: RecentRate, ms: number): bigint =>
+  (rate.increase * MICRO * BigInt(ms)) / rate.elapsedMs;
+
+/**
+ * The register at an instant, to the micro-unit: interpolated between readings (floored as the
+ * determinants are), carried on at the recent rate past the last one; null before the first.
+ */
 function registerAt(
   readings: readonly RegisterReading[],
   ms: number,
-  rate: Rational,
+  rate: RecentRate,
 ): Rational | null {
   const k = firstIndexAfter(readings, ms);
   const before = readings[k - 1];
   if (!before) return null;
-  if (before.at === ms) return rational(before.value);
+  const base = BigInt(before.value) * MICRO;
+  if (before.at === ms) return rational(base, MICRO);
   const after = readings[k];
-  if (!after) {
-    return addRational(rational(before.value), mulRational(rate, rational(ms - before.at)));
-  }
-  return rational(
-    BigInt(before.value) * BigInt(after.at - before.at) +
-      BigInt(after.value - before.value) * BigInt(ms - before.at),
+  if (!after) return rational(base + extrapolated(rate, ms - before.at), MICRO);
+  const share = floorDiv(
+    BigInt(after.value - before.value) * MICRO * BigInt(ms - before.at),
     BigInt(after.at - before.at),
   );
+  return rational(base + share, MICRO);
 }

@@ -9,3 +9,4 @@ export * from './connectivity';
 export * from './consumption';
 export * from './rerate';
 export * from './statements';
+export * from './charge-record';

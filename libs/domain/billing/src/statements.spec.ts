@@ -1,29 +1,7 @@
-import type { CarrierTariff } from '@meterlink/contracts';
 import { buildEnableTimeline, rateConnectivity } from './connectivity';
 import { carrierStatements, customerStatements } from './statements';
+import { SAMPLE_CARRIER_TARIFFS } from './test-support/fixtures';
 
-const TARIFFS = new Map<string, CarrierTariff>([
-  [
-    'carrier-a',
-    {
-      currency: 'EUR',
-      monthlyFeeMinor: 60,
-      perMbMinor: 25,
-      downloadFeeMinor: 150,
-      swapFeeMinor: 20,
-    },
-  ],
-  [
-    'carrier-b',
-    {
-      currency: 'EUR',
-      monthlyFeeMinor: 80,
-      perMbMinor: 18,
-      downloadFeeMinor: 100,
-      swapFeeMinor: 0,
-    },
-  ],
-]);
 const ms = (iso: string): number => Date.parse(iso);
 
 const meter = (meterId: string, customerId: string, swapAt: string | null, mb: number) =>
@@ -51,7 +29,7 @@ const meter = (meterId: string, customerId: string, swapAt: string | null, mb: n
     ]),
     usage: [{ at: ms('2026-11-02T00:00:00Z'), carrierId: 'carrier-a', bytes: mb * 1_000_000 }],
     operations: [],
-    tariffs: TARIFFS,
+    tariffs: SAMPLE_CARRIER_TARIFFS,
   }).lines;
 
 describe('statements', () => {

@@ -23,6 +23,12 @@ describe('ZoneClock', () => {
       endMs: ms('2026-04-30T23:00:00Z'),
     });
     expect(london.localPeriodOf(ms('2026-03-31T23:30:00Z'))).toBe('2026-04');
+    expect(
+      london.localPeriodsBetween(ms('2026-03-31T22:30:00Z'), ms('2026-03-31T23:00:00.001Z')),
+    ).toEqual(['2026-03', '2026-04']);
+    expect(
+      london.localPeriodsBetween(ms('2026-03-31T22:30:00Z'), ms('2026-03-31T23:00:00Z')),
+    ).toEqual(['2026-03']);
     expect(london.startOfLocalDay(ms('2026-07-01T12:00:00Z'))).toBe(ms('2026-06-30T23:00:00Z'));
     // The repeated hour resolves to its first occurrence, the skipped one to the jump.
     expect(london.utcOfLocal(Date.UTC(2026, 9, 25, 1, 30))).toBe(ms('2026-10-25T00:30:00Z'));

@@ -1,5 +1,11 @@
 import { BillingError } from './billing.error';
-import { formatPeriod, parsePeriod, type BillingPeriod, type PeriodWindow } from './period';
+import {
+  formatPeriod,
+  nextPeriod,
+  parsePeriod,
+  type BillingPeriod,
+  type PeriodWindow,
+} from './period';
 
 const DAY_MS = 86_400_000;
 const MINUTE_MS = 60_000;
@@ -93,6 +99,20 @@ export class ZoneClock {
   localPeriodOf(ms: number): BillingPeriod {
     const d = new Date(ms + this.offsetAt(ms));
     return formatPeriod(d.getUTCFullYear(), d.getUTCMonth() + 1);
+  }
+
+  /**
+   * Every local month that [fromMs, toMs) touches, in order: the consumption periods a reading
+   * re-rates are those of the intervals it ends and starts (previous reading → next reading).
+   */
+  localPeriodsBetween(fromMs: number, toMs: number): BillingPeriod[] {
+    if (!(toMs > fromMs)) return [];
+    const out: BillingPeriod[] = [];
+    const last = this.localPeriodOf(toMs - 1);
+    for (let p = this.localPeriodOf(fromMs); ; p = nextPeriod(p)) {
+      out.push(p);
+      if (p === last) return out;
+    }
   }
 
   private rulesFor(ms: number): YearRules {

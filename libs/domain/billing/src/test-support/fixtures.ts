@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { CarrierTariff } from '@meterlink/contracts';
 import type { RegisterReading } from '../consumption';
 import { parseTariffFile, type CompiledTariff } from '../tariff';
 
@@ -36,3 +37,27 @@ export function readingSeries(
   }
   return out;
 }
+
+/** provisioning.md's carrier catalogue (tariffs only). For specs only. */
+export const SAMPLE_CARRIER_TARIFFS: ReadonlyMap<string, CarrierTariff> = new Map([
+  [
+    'carrier-a',
+    {
+      currency: 'EUR',
+      monthlyFeeMinor: 60,
+      perMbMinor: 25,
+      downloadFeeMinor: 150,
+      swapFeeMinor: 20,
+    },
+  ],
+  [
+    'carrier-b',
+    {
+      currency: 'EUR',
+      monthlyFeeMinor: 80,
+      perMbMinor: 18,
+      downloadFeeMinor: 100,
+      swapFeeMinor: 0,
+    },
+  ],
+]);
