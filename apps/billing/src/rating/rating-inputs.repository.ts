@@ -6,6 +6,7 @@ import {
 } from '@meterlink/billing-domain';
 import type { ProfileSwapRecord, Register } from '@meterlink/contracts';
 import type { PoolClient } from '@meterlink/postgres';
+import { inTurn } from './in-turn';
 
 export interface MeterInfo {
   customerId: string;
@@ -99,17 +100,18 @@ export async function loadRatingInputs(
   const ids = inputs.map((i) => i.meterId);
   const periods = inputs.map((i) => i.period);
 
-  const [readings, usage, firstSeen, swaps] = await Promise.all([
+  const [readings, usage, firstSeen, swaps] = await inTurn([
     // Points as `epochMs:value` text: one row per register instead of one per reading.
-    client.query<{
-      meter_id: string;
-      period: string;
-      register: Register;
-      points: string | null;
-      before: string | null;
-      after: string | null;
-    }>(
-      `SELECT p.meter_id, p.period, r.register, r.points,
+    () =>
+      client.query<{
+        meter_id: string;
+        period: string;
+        register: Register;
+        points: string | null;
+        before: string | null;
+        after: string | null;
+      }>(
+        `SELECT p.meter_id, p.period, r.register, r.points,
          (SELECT (extract(epoch FROM b.at) * 1000)::bigint || ':' || b.value FROM billing.readings b
            WHERE b.meter_id = p.meter_id AND b.register = r.register AND b.at < p.start_at ORDER BY b.at DESC LIMIT 1) AS before,
          (SELECT (extract(epoch FROM a.at) * 1000)::bigint || ':' || a.value FROM billing.readings a
@@ -119,35 +121,38 @@ export async function loadRatingInputs(
          SELECT x.register, string_agg((extract(epoch FROM x.at) * 1000)::bigint || ':' || x.value, ',' ORDER BY x.at) AS points
          FROM billing.readings x WHERE x.meter_id = p.meter_id AND x.at >= p.start_at AND x.at < p.end_at
          GROUP BY x.register) r`,
-      [ids, periods, local.map((w) => iso(w.startMs)), local.map((w) => iso(w.endMs))],
-    ),
-    client.query<{ meter_id: string; period: string; carrier_id: string | null; bytes: string }>(
-      `SELECT p.meter_id, p.period, u.carrier_id, sum(u.bytes_up + u.bytes_down)::text AS bytes
+        [ids, periods, local.map((w) => iso(w.startMs)), local.map((w) => iso(w.endMs))],
+      ),
+    () =>
+      client.query<{ meter_id: string; period: string; carrier_id: string | null; bytes: string }>(
+        `SELECT p.meter_id, p.period, u.carrier_id, sum(u.bytes_up + u.bytes_down)::text AS bytes
        FROM ${PAIRS} JOIN billing.usage u ON u.meter_id = p.meter_id AND u.at >= p.start_at AND u.at < p.end_at
        GROUP BY 1, 2, 3`,
-      [ids, periods, utc.map((w) => iso(w.startMs)), utc.map((w) => iso(w.endMs))],
-    ),
-    client.query<{ meter_id: string; from_at: Date; iccid: string; carrier_id: string }>(
-      `SELECT meter_id, from_at, iccid, carrier_id FROM billing.profile_timeline
+        [ids, periods, utc.map((w) => iso(w.startMs)), utc.map((w) => iso(w.endMs))],
+      ),
+    () =>
+      client.query<{ meter_id: string; from_at: Date; iccid: string; carrier_id: string }>(
+        `SELECT meter_id, from_at, iccid, carrier_id FROM billing.profile_timeline
        WHERE meter_id = ANY($1::text[]) AND source = 'first-seen'`,
-      [meterIds],
-    ),
-    client.query<{
-      meter_id: string;
-      swap_id: string;
-      state: SwapState['state'];
-      at: Date;
-      trigger: SwapState['trigger'];
-      from_iccid: string;
-      to_iccid: string;
-      from_carrier_id: string;
-      to_carrier_id: string;
-    }>(
-      `SELECT meter_id, swap_id::text, state, at, trigger, from_iccid, to_iccid, from_carrier_id, to_carrier_id
+        [meterIds],
+      ),
+    () =>
+      client.query<{
+        meter_id: string;
+        swap_id: string;
+        state: SwapState['state'];
+        at: Date;
+        trigger: SwapState['trigger'];
+        from_iccid: string;
+        to_iccid: string;
+        from_carrier_id: string;
+        to_carrier_id: string;
+      }>(
+        `SELECT meter_id, swap_id::text, state, at, trigger, from_iccid, to_iccid, from_carrier_id, to_carrier_id
        FROM billing.swap_states WHERE meter_id = ANY($1::text[]) ORDER BY meter_id, at, swap_id, state`,
-      [meterIds],
-    ),
-  ]);
+        [meterIds],
+      ),
+  ] as const);
 
   for (const r of readings.rows) {
     const input = byKey.get(`${r.meter_id}|${r.period}`);

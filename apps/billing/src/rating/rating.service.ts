@@ -19,12 +19,13 @@ import {
   type BillingChargeRecord,
   type CarrierTariff,
 } from '@meterlink/contracts';
-import { counter, createLogger, histogram } from '@meterlink/observability';
+import { counter, createLogger, gauge, histogram } from '@meterlink/observability';
 import { withTransaction, type Pool, type PoolClient } from '@meterlink/postgres';
 import type { BillingConfig } from '../config';
 import { OutboxPublisher } from '../outbox/outbox.publisher';
 import { BILLING_CONFIG, CONSUMPTION_TARIFFS, PG_POOL } from '../tokens';
 import type { ConsumptionTariffs } from './consumption-tariffs';
+import { inTurn } from './in-turn';
 import { rateMeterMonth } from './rate-meter-month';
 import { loadRatingInputs, type PeriodKey } from './rating-inputs.repository';
 
@@ -38,6 +39,21 @@ const ratingIssues = counter(
   ['code'],
 );
 const ratingSeconds = histogram('billing_rating_batch_seconds', 'One rating transaction');
+
+/** BatchConsumer's gauge: how far behind each partition's end the consumer is. */
+const consumerLag = gauge('kafka_consumer_lag', 'High watermark minus the last consumed offset', [
+  'group',
+  'topic',
+  'partition',
+]);
+
+/** Readings billing still has to consume (as of each partition's last batch). */
+async function readingsBacklog(): Promise<number> {
+  const { values } = await consumerLag.get();
+  return values
+    .filter((v) => v.labels.group === 'billing' && v.labels.topic === TOPICS.meterReadings.name)
+    .reduce((sum, v) => sum + v.value, 0);
+}
 
 /** The lock a month close takes exclusively and every rating transaction shared. */
 export const MONTH_CLOSE_LOCK = 'billing.month-close';
@@ -235,17 +251,23 @@ export class RatingService {
   /** One rating transaction; returns how many months it rated (0: nothing was due). */
   async rateOnce(): Promise<number> {
     const started = process.hrtime.bigint();
+    // Catching up a backlog, a month's input is far from complete: rate it once it is caught up
+    // (or once it waited the maximum delay) rather than again after every quiet moment.
+    const catchingUp = (await readingsBacklog()) > this.config.BILLING_RATING_DEFER_BACKLOG;
     const count = await withTransaction(this.pool, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock_shared(hashtext($1))', [MONTH_CLOSE_LOCK]);
       const { rows: dirty } = await client.query<DirtyRow>(
         `SELECT meter_id, period, readings, late_readings, usage_records, swap_changes, fleet_changes, boundary_changes
          FROM billing.dirty_periods
-         WHERE blocked IS NULL AND (last_at < now() - $1 * interval '1 millisecond' OR first_at < now() - $2 * interval '1 millisecond')
+         WHERE blocked IS NULL
+           AND ((last_at < now() - $1 * interval '1 millisecond' AND NOT $4::boolean)
+                OR first_at < now() - $2 * interval '1 millisecond')
          ORDER BY first_at LIMIT $3 FOR UPDATE SKIP LOCKED`,
         [
           this.config.BILLING_RATING_QUIET_MS,
           this.config.BILLING_RATING_MAX_DELAY_MS,
           this.config.BILLING_RATING_BATCH,
+          catchingUp,
         ],
       );
       if (dirty.length === 0) return 0;
@@ -263,24 +285,26 @@ export class RatingService {
     const keys: PeriodKey[] = dirty.map((d) => ({ meterId: d.meter_id, period: d.period }));
     const pairs = [keys.map((k) => k.meterId), keys.map((k) => k.period)];
     const inputs = await loadRatingInputs(client, keys, this.tariffs);
-    const [carriers, closedRows, existingRows, ratedRows] = await Promise.all([
-      loadCarrierTariffs(client),
-      client.query<{ period: string }>('SELECT period FROM billing.closed_months'),
-      client.query<ChargeRow>(
-        `SELECT c.charge_id, c.line_key, c.period, c.service_period, c.type, c.meter_id, c.carrier_id, c.customer_id,
+    const [carriers, closedRows, existingRows, ratedRows] = await inTurn([
+      () => loadCarrierTariffs(client),
+      () => client.query<{ period: string }>('SELECT period FROM billing.closed_months'),
+      () =>
+        client.query<ChargeRow>(
+          `SELECT c.charge_id, c.line_key, c.period, c.service_period, c.type, c.meter_id, c.carrier_id, c.customer_id,
                 c.tariff_id, c.register, c.band, c.quantity::text, c.quantity_exact, c.unit, c.amount_minor::text,
                 c.amount_exact_minor, c.currency, c.estimated, c.flags, c.revision
          FROM unnest($1::text[], $2::text[]) AS p(meter_id, period)
          JOIN billing.charges c ON c.meter_id = p.meter_id AND c.service_period = p.period
          ORDER BY c.charge_id`,
-        pairs,
-      ),
-      client.query<{ meter_id: string; period: string }>(
-        `SELECT r.meter_id, r.period FROM unnest($1::text[], $2::text[]) AS p(meter_id, period)
+          pairs,
+        ),
+      () =>
+        client.query<{ meter_id: string; period: string }>(
+          `SELECT r.meter_id, r.period FROM unnest($1::text[], $2::text[]) AS p(meter_id, period)
          JOIN billing.rated_periods r ON r.meter_id = p.meter_id AND r.period = p.period`,
-        pairs,
-      ),
-    ]);
+          pairs,
+        ),
+    ] as const);
     const closed = new Set(closedRows.rows.map((r) => r.period));
     const ratedBefore = new Set(ratedRows.rows.map((r) => `${r.meter_id}|${r.period}`));
     const existing = new Map<string, ChargeRow[]>();

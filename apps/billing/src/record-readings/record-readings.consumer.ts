@@ -73,33 +73,37 @@ export class RecordReadingsConsumer {
   @EventPattern(TOPICS.meterReadings.name)
   async onReadings(@Payload() batch: ConsumedBatch<MeterReadingRecord>): Promise<void> {
     await this.ledger.apply(batch, async (client, records) => {
+      // Array literals built here rather than by pg (which escapes element by element): every
+      // value is a contract-validated id, register name, ISO instant or integer, none of which
+      // holds a quote or a backslash; strings are quoted so that a meter called NULL stays one.
       const n = records.length;
-      const columns = {
-        meterId: new Array<string>(n),
-        register: new Array<string>(n),
-        at: new Array<string>(n),
-        value: new Array<number>(n),
-        kind: new Array<string>(n),
-        seq: new Array<number>(n),
-        receivedAt: new Array<string>(n),
-      };
-      records.forEach(({ value: r }, i) => {
-        columns.meterId[i] = r.meterId;
-        columns.register[i] = r.register;
-        columns.at[i] = r.at;
-        columns.value[i] = r.value;
-        columns.kind[i] = r.kind;
-        columns.seq[i] = r.seq;
-        columns.receivedAt[i] = r.receivedAt;
-      });
+      const meterId = new Array<string>(n);
+      const register = new Array<string>(n);
+      const at = new Array<string>(n);
+      const value = new Array<number>(n);
+      const kind = new Array<string>(n);
+      const seq = new Array<number>(n);
+      const receivedAt = new Array<string>(n);
+      for (let i = 0; i < n; i++) {
+        const r = records[i]!.value;
+        meterId[i] = r.meterId;
+        register[i] = r.register;
+        at[i] = r.at;
+        value[i] = r.value;
+        kind[i] = r.kind;
+        seq[i] = r.seq;
+        receivedAt[i] = r.receivedAt;
+      }
+      const numbers = (items: number[]): string => `{${items.join(',')}}`;
+      const strings = (items: string[]): string => `{"${items.join('","')}"}`;
       const { rows } = await client.query<{ stored: number }>(STORE_READINGS_SQL, [
-        columns.meterId,
-        columns.register,
-        columns.at,
-        columns.value,
-        columns.kind,
-        columns.seq,
-        columns.receivedAt,
+        strings(meterId),
+        strings(register),
+        strings(at),
+        numbers(value),
+        strings(kind),
+        numbers(seq),
+        strings(receivedAt),
       ]);
       stored.inc(rows[0]?.stored ?? 0);
     });

@@ -1,5 +1,6 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -14,7 +15,6 @@ import {
 } from '@meterlink/contracts';
 import { createKafka, ensureTopics } from '@meterlink/kafka';
 import { createPool, type Pool } from '@meterlink/postgres';
-import { REPO_ROOT, ServiceProcess } from '@meterlink/testing';
 
 /**
  * Billing benchmark (issue 7): a month of 15-minute readings for a fleet (1,000 meters: 2.88 M
@@ -29,8 +29,14 @@ const USAGE = `npm run bench:billing -- [options]   (KAFKA_BROKERS and DATABASE_
   --interval-s S    reading interval (default 900)
   --port P          billing's HTTP port (default 5390)
   --profile         run billing with --cpu-prof and print where its time went
+  --no-produce      rate the backlog already in meter.readings.v1 (a run that stopped early)
+  --replay          with --no-produce: drop the billing schema and move billing's group to the
+                    start of its input topics, so the next run rates everything again
   --out DIR         report folder (default tmp/bench-billing)
 `;
+
+/** dist/tools/bench/billing/src → the repository. */
+const REPO_ROOT = join(__dirname, '..', '..', '..', '..', '..');
 
 const log = (message: string): void => {
   process.stdout.write(`[bench:billing ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
@@ -67,18 +73,6 @@ function postgresSeconds(): number {
     }
   }
   return total;
-}
-/** The billing process this bench started (the only one running dist/apps/billing). */
-function billingPid(): number | undefined {
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('dist/apps/billing/src/main.js'))
-        return Number(pid);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return undefined;
 }
 function machineBusySeconds(): number {
   const [user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8')
@@ -154,6 +148,33 @@ function topSelfTime(dir: string, top = 15): string[] {
     .map(([name, us]) => `${((100 * us) / total).toFixed(1).padStart(5)} %  ${name}`);
 }
 
+/** Billing from dist/, as in production, ready when /health/ready answers 200. */
+async function startBilling(
+  port: number,
+  env: Record<string, string>,
+  logFile: string,
+  nodeArgs: string[],
+): Promise<ChildProcess> {
+  const entry = join(REPO_ROOT, 'dist', 'apps', 'billing', 'src', 'main.js');
+  const child = spawn(process.execPath, ['--enable-source-maps', ...nodeArgs, entry], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env, HTTP_PORT: String(port), TZ: 'UTC' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const out = createWriteStream(logFile, { flags: 'a' });
+  child.stdout.pipe(out);
+  child.stderr.pipe(out);
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (child.exitCode !== null)
+      throw new Error(`billing exited with ${child.exitCode}; see ${logFile}`);
+    const res = await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => undefined);
+    if (res?.status === 200) return child;
+    if (Date.now() > deadline) throw new Error(`billing not ready after 120 s; see ${logFile}`);
+    await sleep(200);
+  }
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -162,6 +183,8 @@ async function main(): Promise<void> {
       'interval-s': { type: 'string', default: '900' },
       port: { type: 'string', default: '5390' },
       profile: { type: 'boolean', default: false },
+      'no-produce': { type: 'boolean', default: false },
+      replay: { type: 'boolean', default: false },
       out: { type: 'string', default: join(REPO_ROOT, 'tmp', 'bench-billing') },
       help: { type: 'boolean', default: false },
     },
@@ -186,6 +209,19 @@ async function main(): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   const pool: Pool = createPool(databaseUrl, 'bench-billing', 2);
+  if (values.replay) {
+    // Billing must not run meanwhile: a group with members cannot be moved.
+    await pool.query('DROP SCHEMA IF EXISTS billing CASCADE');
+    for (const topic of [
+      TOPICS.meterReadings,
+      TOPICS.meterConnectivity,
+      TOPICS.profileSwaps,
+      TOPICS.fleetMeters,
+      TOPICS.fleetCarriers,
+    ])
+      await admin.resetOffsets({ groupId: 'billing', topic: topic.name, earliest: true });
+    log('billing schema dropped, group billing moved to the start of its input');
+  }
   const hasLedger = await pool
     .query<{ n: number }>(
       `SELECT count(*)::int AS n FROM billing.charges WHERE meter_id LIKE 'BB-%' AND service_period = $1`,
@@ -226,81 +262,83 @@ async function main(): Promise<void> {
       swapFeeMinor: 20,
     },
   };
-  await produceAll(producer, TOPICS.fleetCarriers.name, 1, () => ({
-    key: carrier.carrierId,
-    value: carrier,
-  }));
-  await produceAll(producer, TOPICS.fleetMeters.name, meters, (i) => {
-    const value: FleetMeterRecord = {
-      eventId: stableEventId('bench-billing', 'meter', meterId(i)),
-      type: 'fleet.meter',
-      at: new Date(start).toISOString(),
-      meterId: meterId(i),
-      eid: `89049032${tag}${String(i).padStart(18, '0')}`,
-      kind: 'electricity',
-      region: 'north',
-      customerId: `BENCH-${i % 100}`,
-      tariffId: i % 2 === 0 ? 'residential-tou' : 'flat',
-      reportIntervalS: intervalMs / 1000,
-      signedTelemetry: false,
-      rollbackWindowS: 600,
-      fallbackDelayS: 3600,
-      devicePublicKeyJwk: jwk,
-      status: 'active',
-      profiles: [{ iccid: iccid(i, 1), carrierId: 'bench-a', state: 'enabled', fallback: false }],
-      revision: 1,
-    };
-    return { key: value.meterId, value };
-  });
-  await produceAll(producer, TOPICS.meterConnectivity.name, meters, (i) => {
-    const value: MeterConnectivityRecord = {
-      eventId: stableEventId('bench-billing', 'connectivity', meterId(i)),
-      type: 'meter.connectivity',
-      at: new Date(start).toISOString(),
-      meterId: meterId(i),
-      receivedAt: new Date(start + 1000).toISOString(),
-      seq: 1,
-      kind: 'electricity',
-      iccid: iccid(i, 1),
-      carrierId: 'bench-a',
-      plmn: '23415',
-      rat: 'ltem',
-      cellId: 'c1',
-      rsrp: -90,
-      rsrq: -10,
-      sinr: 10,
-      attachFailures: 0,
-      bytesUp: 1200,
-      bytesDown: 800,
-    };
-    return { key: value.meterId, value };
-  });
-  log(
-    `producing ${readings} readings (${meters} meters × ${perMeter}) to ${TOPICS.meterReadings.name}`,
-  );
-  // Interval by interval across the fleet, as a fleet reports.
-  await produceAll(producer, TOPICS.meterReadings.name, readings, (n) => {
-    const i = n % meters;
-    const slot = Math.floor(n / meters);
-    const at = start + slot * intervalMs;
-    const value: MeterReadingRecord = {
-      eventId: stableEventId('bench-billing', 'reading', meterId(i), slot),
-      type: 'meter.reading',
-      at: new Date(at).toISOString(),
-      meterId: meterId(i),
-      kind: 'electricity',
-      register: 'energy_import_wh',
-      // Cumulative: a base load per meter and 40 Wh more per interval from 17:00 to 20:00.
-      value:
-        1_000_000 +
-        slot * (50 + (i % 7) * 10) +
-        40 * (Math.floor(slot / 96) * 12 + Math.min(12, Math.max(0, (slot % 96) - 68))),
-      seq: slot + 1,
-      receivedAt: new Date(at + 2_000).toISOString(),
-      sentAt: new Date(at + 1_000).toISOString(),
-    };
-    return { key: value.meterId, value };
-  });
+  if (!values['no-produce']) {
+    await produceAll(producer, TOPICS.fleetCarriers.name, 1, () => ({
+      key: carrier.carrierId,
+      value: carrier,
+    }));
+    await produceAll(producer, TOPICS.fleetMeters.name, meters, (i) => {
+      const value: FleetMeterRecord = {
+        eventId: stableEventId('bench-billing', 'meter', meterId(i)),
+        type: 'fleet.meter',
+        at: new Date(start).toISOString(),
+        meterId: meterId(i),
+        eid: `89049032${tag}${String(i).padStart(18, '0')}`,
+        kind: 'electricity',
+        region: 'north',
+        customerId: `BENCH-${i % 100}`,
+        tariffId: i % 2 === 0 ? 'residential-tou' : 'flat',
+        reportIntervalS: intervalMs / 1000,
+        signedTelemetry: false,
+        rollbackWindowS: 600,
+        fallbackDelayS: 3600,
+        devicePublicKeyJwk: jwk,
+        status: 'active',
+        profiles: [{ iccid: iccid(i, 1), carrierId: 'bench-a', state: 'enabled', fallback: false }],
+        revision: 1,
+      };
+      return { key: value.meterId, value };
+    });
+    await produceAll(producer, TOPICS.meterConnectivity.name, meters, (i) => {
+      const value: MeterConnectivityRecord = {
+        eventId: stableEventId('bench-billing', 'connectivity', meterId(i)),
+        type: 'meter.connectivity',
+        at: new Date(start).toISOString(),
+        meterId: meterId(i),
+        receivedAt: new Date(start + 1000).toISOString(),
+        seq: 1,
+        kind: 'electricity',
+        iccid: iccid(i, 1),
+        carrierId: 'bench-a',
+        plmn: '23415',
+        rat: 'ltem',
+        cellId: 'c1',
+        rsrp: -90,
+        rsrq: -10,
+        sinr: 10,
+        attachFailures: 0,
+        bytesUp: 1200,
+        bytesDown: 800,
+      };
+      return { key: value.meterId, value };
+    });
+    log(
+      `producing ${readings} readings (${meters} meters × ${perMeter}) to ${TOPICS.meterReadings.name}`,
+    );
+    // Interval by interval across the fleet, as a fleet reports.
+    await produceAll(producer, TOPICS.meterReadings.name, readings, (n) => {
+      const i = n % meters;
+      const slot = Math.floor(n / meters);
+      const at = start + slot * intervalMs;
+      const value: MeterReadingRecord = {
+        eventId: stableEventId('bench-billing', 'reading', meterId(i), slot),
+        type: 'meter.reading',
+        at: new Date(at).toISOString(),
+        meterId: meterId(i),
+        kind: 'electricity',
+        register: 'energy_import_wh',
+        // Cumulative: a base load per meter and 40 Wh more per interval from 17:00 to 20:00.
+        value:
+          1_000_000 +
+          slot * (50 + (i % 7) * 10) +
+          40 * (Math.floor(slot / 96) * 12 + Math.min(12, Math.max(0, (slot % 96) - 68))),
+        seq: slot + 1,
+        receivedAt: new Date(at + 2_000).toISOString(),
+        sentAt: new Date(at + 1_000).toISOString(),
+      };
+      return { key: value.meterId, value };
+    });
+  }
   await producer.disconnect();
   const produceS = (Date.now() - producedAt) / 1000;
   log(`produced in ${round(produceS, 1)} s (${round(readings / produceS)} readings/s)`);
@@ -308,22 +346,24 @@ async function main(): Promise<void> {
   // 2. Billing on the backlog.
   const profileDir = join(values.out, 'profile');
   mkdirSync(profileDir, { recursive: true });
-  const billing = new ServiceProcess(
-    'billing',
-    Number(values.port),
-    {
-      KAFKA_BROKERS: brokers,
-      DATABASE_URL: databaseUrl,
-      LOG_LEVEL: 'warn',
-      ...(values.profile ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {}),
-    },
-    'bench-billing',
-  );
+  // After --replay the group's committed offsets may not show the move yet: count the topic.
+  const backlog = values.replay
+    ? (await admin.fetchTopicOffsets(TOPICS.meterReadings.name)).reduce(
+        (sum, p) => sum + Number(BigInt(p.high) - BigInt(p.low)),
+        0,
+      )
+    : await committedBehind(admin, TOPICS.meterReadings.name);
+  log(`billing starts on a backlog of ${backlog} readings`);
   const load1 = round(loadavg()[0]!, 2);
   const t0 = Date.now();
   const cpu0 = { pg: postgresSeconds(), machine: machineBusySeconds() };
-  await billing.start(120_000);
-  const pid = billingPid();
+  const billing = await startBilling(
+    Number(values.port),
+    { KAFKA_BROKERS: brokers, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn' },
+    join(values.out, 'billing.log'),
+    values.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+  );
+  const pid = billing.pid;
   let ingestedS = 0;
   let lastBehind = -1;
   for (;;) {
@@ -362,7 +402,8 @@ async function main(): Promise<void> {
     `SELECT coalesce(sum(ratings), 0)::int AS n FROM billing.rated_periods WHERE meter_id LIKE $1`,
     [`BB-${tag}-%`],
   );
-  await billing.stop();
+  billing.kill('SIGTERM');
+  await new Promise((resolve) => billing.once('exit', resolve));
   const report = {
     date: new Date().toISOString(),
     machine: {
@@ -379,10 +420,14 @@ async function main(): Promise<void> {
       month,
       produceSeconds: round(produceS, 1),
     },
-    ingest: { seconds: round(ingestedS, 1), readingsPerSecond: round(readings / ingestedS) },
+    ingest: {
+      backlog,
+      seconds: round(ingestedS, 1),
+      readingsPerSecond: round(backlog / ingestedS),
+    },
     rated: {
       seconds: round(ratedS, 1),
-      readingsPerSecond: round(readings / ratedS),
+      readingsPerSecond: round(backlog / ratedS),
       meterMonthsRated: ratings[0]!.n,
       chargeLines: lines[0]!.n,
       meters: lines[0]!.meters,
@@ -399,7 +444,7 @@ async function main(): Promise<void> {
   writeFileSync(join(values.out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   log(
-    `${readings} readings: ledger at ${report.ingest.readingsPerSecond}/s, rated at ${report.rated.readingsPerSecond}/s (target 100000/s)`,
+    `${backlog} readings: ledger at ${report.ingest.readingsPerSecond}/s, rated at ${report.rated.readingsPerSecond}/s (target 100000/s)`,
   );
   await admin.disconnect();
   await pool.end();
