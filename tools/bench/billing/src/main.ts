@@ -29,6 +29,7 @@ const USAGE = `npm run bench:billing -- [options]   (KAFKA_BROKERS and DATABASE_
   --interval-s S    reading interval (default 900)
   --port P          billing's HTTP port (default 5390)
   --profile         run billing with --cpu-prof and print where its time went
+  --semi-space MB   run billing with --max-semi-space-size=MB (V8 young generation)
   --no-produce      rate the backlog already in meter.readings.v1 (a run that stopped early)
   --replay          with --no-produce: drop the billing schema and move billing's group to the
                     start of its input topics, so the next run rates everything again
@@ -183,6 +184,7 @@ async function main(): Promise<void> {
       'interval-s': { type: 'string', default: '900' },
       port: { type: 'string', default: '5390' },
       profile: { type: 'boolean', default: false },
+      'semi-space': { type: 'string' },
       'no-produce': { type: 'boolean', default: false },
       replay: { type: 'boolean', default: false },
       out: { type: 'string', default: join(REPO_ROOT, 'tmp', 'bench-billing') },
@@ -361,7 +363,10 @@ async function main(): Promise<void> {
     Number(values.port),
     { KAFKA_BROKERS: brokers, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn' },
     join(values.out, 'billing.log'),
-    values.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+    [
+      ...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+      ...(values['semi-space'] ? [`--max-semi-space-size=${values['semi-space']}`] : []),
+    ],
   );
   const pid = billing.pid;
   let ingestedS = 0;
@@ -439,6 +444,7 @@ async function main(): Promise<void> {
       machineBusy: round(cpu.machine, 1),
       otherOnTheBox: round(cpu.machine - cpu.billing - cpu.postgres, 1),
     },
+    billingNodeArgs: values['semi-space'] ? [`--max-semi-space-size=${values['semi-space']}`] : [],
     profile: values.profile ? topSelfTime(profileDir) : undefined,
   };
   writeFileSync(join(values.out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
