@@ -27,7 +27,8 @@ const USAGE = `npm run bench:billing -- [options]   (KAFKA_BROKERS and DATABASE_
   --meters N        meters (default 1000)
   --month YYYY-MM   the month of readings (default 2026-11)
   --interval-s S    reading interval (default 900)
-  --port P          billing's HTTP port (default 5390)
+  --port P          billing's HTTP port (default 5390; replicas take the next ones)
+  --replicas N      billing processes in the group (default 1)
   --profile         run billing with --cpu-prof and print where its time went
   --semi-space MB   run billing with --max-semi-space-size=MB (V8 young generation)
   --no-produce      rate the backlog already in meter.readings.v1 (a run that stopped early)
@@ -183,6 +184,7 @@ async function main(): Promise<void> {
       month: { type: 'string', default: '2026-11' },
       'interval-s': { type: 'string', default: '900' },
       port: { type: 'string', default: '5390' },
+      replicas: { type: 'string', default: '1' },
       profile: { type: 'boolean', default: false },
       'semi-space': { type: 'string' },
       'no-produce': { type: 'boolean', default: false },
@@ -359,16 +361,20 @@ async function main(): Promise<void> {
   const load1 = round(loadavg()[0]!, 2);
   const t0 = Date.now();
   const cpu0 = { pg: postgresSeconds(), machine: machineBusySeconds() };
-  const billing = await startBilling(
-    Number(values.port),
-    { KAFKA_BROKERS: brokers, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn' },
-    join(values.out, 'billing.log'),
-    [
-      ...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
-      ...(values['semi-space'] ? [`--max-semi-space-size=${values['semi-space']}`] : []),
-    ],
+  const nodeArgs = [
+    ...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+    ...(values['semi-space'] ? [`--max-semi-space-size=${values['semi-space']}`] : []),
+  ];
+  const replicas = await Promise.all(
+    Array.from({ length: Number(values.replicas) }, (_, k) =>
+      startBilling(
+        Number(values.port) + k,
+        { KAFKA_BROKERS: brokers, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn' },
+        join(values.out, `billing-${k}.log`),
+        nodeArgs,
+      ),
+    ),
   );
-  const pid = billing.pid;
   let ingestedS = 0;
   let lastBehind = -1;
   for (;;) {
@@ -394,7 +400,7 @@ async function main(): Promise<void> {
   }
   const ratedS = (Date.now() - t0) / 1000;
   const cpu = {
-    billing: processSeconds(pid),
+    billing: replicas.reduce((sum, r) => sum + processSeconds(r.pid), 0),
     postgres: postgresSeconds() - cpu0.pg,
     machine: machineBusySeconds() - cpu0.machine,
   };
@@ -407,8 +413,12 @@ async function main(): Promise<void> {
     `SELECT coalesce(sum(ratings), 0)::int AS n FROM billing.rated_periods WHERE meter_id LIKE $1`,
     [`BB-${tag}-%`],
   );
-  billing.kill('SIGTERM');
-  await new Promise((resolve) => billing.once('exit', resolve));
+  await Promise.all(
+    replicas.map((r) => {
+      r.kill('SIGTERM');
+      return new Promise((resolve) => r.once('exit', resolve));
+    }),
+  );
   const report = {
     date: new Date().toISOString(),
     machine: {
@@ -444,6 +454,7 @@ async function main(): Promise<void> {
       machineBusy: round(cpu.machine, 1),
       otherOnTheBox: round(cpu.machine - cpu.billing - cpu.postgres, 1),
     },
+    billingReplicas: replicas.length,
     billingNodeArgs: values['semi-space'] ? [`--max-semi-space-size=${values['semi-space']}`] : [],
     profile: values.profile ? topSelfTime(profileDir) : undefined,
   };
