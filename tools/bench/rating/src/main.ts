@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import type { CarrierTariff } from '@meterlink/contracts';
+import { SPEC_SAMPLE_CARRIERS, type CarrierTariff } from '@meterlink/contracts';
 import {
   buildEnableTimeline,
   parseTariffFile,
@@ -89,28 +89,9 @@ function main(): void {
     JSON.parse(readFileSync(join(root, 'config', 'tariffs.json'), 'utf8')) as unknown,
   ).get('residential-tou');
   if (!tariff) throw new Error('config/tariffs.json has no residential-tou');
-  const carrierTariffs = new Map<string, CarrierTariff>([
-    [
-      'carrier-a',
-      {
-        currency: 'EUR',
-        monthlyFeeMinor: 60,
-        perMbMinor: 25,
-        downloadFeeMinor: 150,
-        swapFeeMinor: 20,
-      },
-    ],
-    [
-      'carrier-b',
-      {
-        currency: 'EUR',
-        monthlyFeeMinor: 80,
-        perMbMinor: 18,
-        downloadFeeMinor: 100,
-        swapFeeMinor: 0,
-      },
-    ],
-  ]);
+  const carrierTariffs = new Map<string, CarrierTariff>(
+    SPEC_SAMPLE_CARRIERS.map((c) => [c.carrierId, c.tariff]),
+  );
   const { readings, usage } = fleet(o);
   const totalReadings = readings.reduce((n, r) => n + r.length, 0);
   const timeline = buildEnableTimeline([

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CarrierTariff } from '@meterlink/contracts';
+import { SPEC_SAMPLE_CARRIERS, type CarrierTariff } from '@meterlink/contracts';
 import type { RegisterReading } from '../consumption';
 import { parseTariffFile, type CompiledTariff } from '../tariff';
 
@@ -39,25 +39,6 @@ export function readingSeries(
 }
 
 /** provisioning.md's carrier catalogue (tariffs only). For specs only. */
-export const SAMPLE_CARRIER_TARIFFS: ReadonlyMap<string, CarrierTariff> = new Map([
-  [
-    'carrier-a',
-    {
-      currency: 'EUR',
-      monthlyFeeMinor: 60,
-      perMbMinor: 25,
-      downloadFeeMinor: 150,
-      swapFeeMinor: 20,
-    },
-  ],
-  [
-    'carrier-b',
-    {
-      currency: 'EUR',
-      monthlyFeeMinor: 80,
-      perMbMinor: 18,
-      downloadFeeMinor: 100,
-      swapFeeMinor: 0,
-    },
-  ],
-]);
+export const SAMPLE_CARRIER_TARIFFS: ReadonlyMap<string, CarrierTariff> = new Map(
+  SPEC_SAMPLE_CARRIERS.map((c) => [c.carrierId, c.tariff]),
+);
