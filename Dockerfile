@@ -33,6 +33,8 @@ WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# Consumption tariffs billing rates with (BILLING_TARIFFS_FILE, default config/tariffs.json).
+COPY config ./config
 # Default home of the orchestrator's eIM key (EIM_KEY_FILE): owned by the runtime user so that a
 # volume mounted here starts writable. In Kubernetes the key comes from a Secret instead.
 RUN mkdir -p /var/lib/meterlink/eim && chown -R 1000:1000 /var/lib/meterlink

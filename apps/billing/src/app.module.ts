@@ -7,23 +7,49 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { producerHealth, type BatchingProducer } from '@meterlink/kafka';
+import type { Kafka } from 'kafkajs';
+import { TOPICS } from '@meterlink/contracts';
+import { ensureTopics, producerHealth, type BatchingProducer } from '@meterlink/kafka';
 import { HealthRegistry } from '@meterlink/observability';
 import { createPool, migrate, pingPostgres, type Pool } from '@meterlink/postgres';
-import { ObservabilityModule } from '@meterlink/service-kit';
+import { ApiAuthGuard, ObservabilityModule, OPERATOR_API_TOKENS } from '@meterlink/service-kit';
 import type { BillingConfig } from './config';
-import { BILLING_CONFIG, PG_POOL } from './tokens';
+import { BILLING_CONFIG, CONSUMPTION_TARIFFS, PG_POOL, PRODUCER } from './tokens';
 import { LedgerBatch } from './ledger-batch';
 import { RecordReadingsConsumer } from './record-readings/record-readings.consumer';
 import { RecordTimelineConsumer } from './record-timeline/record-timeline.consumer';
+import { RecordFleetConsumer } from './record-fleet/record-fleet.consumer';
+import { RatingService } from './rating/rating.service';
+import { loadConsumptionTariffs } from './rating/consumption-tariffs';
+import { OutboxPublisher } from './outbox/outbox.publisher';
+import { StatementsController } from './statements/statements.controller';
+import { StatementsRepository } from './statements/statements.repository';
+import { AuditRepository } from './statements/audit.repository';
+import { CloseMonthController } from './close-month/close-month.controller';
+import { CloseMonthService } from './close-month/close-month.service';
+import { OpenApiController } from './api/openapi.controller';
 
 export const BILLING_MIGRATIONS = join(__dirname, '..', 'migrations');
+
+/** The topics billing reads and the one it writes. */
+const BILLING_TOPICS = [
+  TOPICS.meterReadings,
+  TOPICS.meterConnectivity,
+  TOPICS.profileSwaps,
+  TOPICS.fleetMeters,
+  TOPICS.fleetCarriers,
+  TOPICS.billingCharges,
+  TOPICS.deadLetter,
+];
 
 @Injectable()
 class BillingLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   constructor(
     @Inject(PG_POOL) private readonly pool: Pool,
-    @Inject('DLQ_PRODUCER') private readonly producer: BatchingProducer,
+    @Inject(PRODUCER) private readonly producer: BatchingProducer,
+    @Inject('KAFKA') private readonly kafka: Kafka,
+    private readonly rating: RatingService,
+    private readonly outbox: OutboxPublisher,
     health: HealthRegistry,
   ) {
     health.register('postgres', () => pingPostgres(pool));
@@ -31,10 +57,15 @@ class BillingLifecycle implements OnApplicationBootstrap, OnApplicationShutdown 
   }
   async onApplicationBootstrap(): Promise<void> {
     await migrate(this.pool, 'billing', BILLING_MIGRATIONS);
+    await ensureTopics(this.kafka, BILLING_TOPICS);
     await this.producer.connect();
+    this.outbox.start();
+    this.rating.start();
   }
-  /** After Nest stopped the Kafka transport, the connections its handlers used. */
+  /** After Nest stopped the Kafka transport: rating, then the outbox, then the connections. */
   async onApplicationShutdown(): Promise<void> {
+    await this.rating.stop();
+    await this.outbox.stop();
     await this.producer.stop();
     await this.pool.end();
   }
@@ -42,16 +73,36 @@ class BillingLifecycle implements OnApplicationBootstrap, OnApplicationShutdown 
 
 @Module({})
 export class BillingModule {
-  static register(config: BillingConfig, producer: BatchingProducer): DynamicModule {
+  static register(config: BillingConfig, kafka: Kafka, producer: BatchingProducer): DynamicModule {
     return {
       module: BillingModule,
       imports: [ObservabilityModule],
-      controllers: [RecordReadingsConsumer, RecordTimelineConsumer],
+      controllers: [
+        RecordReadingsConsumer,
+        RecordTimelineConsumer,
+        RecordFleetConsumer,
+        StatementsController,
+        CloseMonthController,
+        OpenApiController,
+      ],
       providers: [
         { provide: BILLING_CONFIG, useValue: config },
-        { provide: 'DLQ_PRODUCER', useValue: producer },
-        { provide: PG_POOL, useFactory: () => createPool(config.DATABASE_URL, 'billing') },
+        { provide: PRODUCER, useValue: producer },
+        { provide: 'KAFKA', useValue: kafka },
+        { provide: OPERATOR_API_TOKENS, useValue: config.BILLING_API_TOKENS ?? [] },
+        { provide: CONSUMPTION_TARIFFS, useFactory: () => loadConsumptionTariffs(config) },
+        {
+          provide: PG_POOL,
+          useFactory: () =>
+            createPool(config.DATABASE_URL, 'billing', 6 + config.BILLING_RATING_WORKERS),
+        },
+        ApiAuthGuard,
         LedgerBatch,
+        RatingService,
+        OutboxPublisher,
+        StatementsRepository,
+        AuditRepository,
+        CloseMonthService,
         BillingLifecycle,
       ],
     };

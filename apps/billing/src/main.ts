@@ -15,12 +15,17 @@ main(() =>
   runService<BillingConfig>({
     name: 'billing',
     loadConfig: loadBillingConfig,
-    module: (config) => BillingModule.register(config, kafkaParts(config).producer),
+    module: (config) =>
+      BillingModule.register(config, kafkaParts(config).kafka, kafkaParts(config).producer),
     httpPort: (config) => config.HTTP_PORT,
     shutdownTimeoutMs: (config) => config.SHUTDOWN_TIMEOUT_MS,
     transport: (_app, config) =>
       new KafkaBatchTransport(kafkaParts(config).kafka, {
         groupId: 'billing',
+        // A new deployment reads all retained input; the offsets stored with the ledger skip
+        // what it already holds.
+        fromBeginning: true,
+        maxBytesPerPartition: config.BILLING_FETCH_BYTES_PER_PARTITION,
         deadLetterProducer: kafkaParts(config).producer,
       }),
   }),

@@ -99,7 +99,10 @@ export const TOPICS = {
     retentionMs: -1,
     key: 'meterId, or carrierId for carrier-level lines',
     audience: 'public',
-    summary: 'Rated charge lines: connectivity cost and consumption.',
+    summary:
+      'Rated charge lines: connectivity cost and consumption. While its month is open a line is ' +
+      'restated under its chargeId with a higher revision; a closed month is corrected by new ' +
+      'lines (correctionOf, servicePeriod) in the next open month.',
   }),
   ingestRejected: topic({
     name: 'ingest.rejected.v1',

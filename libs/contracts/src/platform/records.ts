@@ -145,29 +145,13 @@ export const profileSwapRecordSchema = z.object({
 });
 export type ProfileSwapRecord = z.infer<typeof profileSwapRecordSchema>;
 
-export const CHARGE_TYPES = [
-  'connectivity.subscription',
-  'connectivity.data',
-  'connectivity.download',
-  'connectivity.swap',
-  'consumption',
-] as const;
-/** billing.charges.v1: one rated charge line. */
-export const billingChargeRecordSchema = z.object({
-  ...envelopeShape,
-  type: z.enum(CHARGE_TYPES),
-  chargeId: z.string().min(1),
-  period: z.string().regex(/^[0-9]{4}-(0[1-9]|1[0-2])$/),
-  quantity: z.number(),
-  unit: z.string().min(1),
-  amountMinor: z.number().int(),
-  currency: z.string().regex(/^[A-Z]{3}$/),
-  meterId: meterIdSchema.optional(),
-  carrierId: carrierIdSchema.optional(),
-  customerId: z.string().optional(),
-  estimated: z.boolean().optional(),
-});
-export type BillingChargeRecord = z.infer<typeof billingChargeRecordSchema>;
+export {
+  CHARGE_TYPES,
+  billingChargeRecordSchema,
+  billingPeriodSchema,
+  type BillingChargeRecord,
+  type ChargeType,
+} from './billing-charges';
 
 /** Stable reason codes for rejected uplink messages (ingest.rejected.v1 and the metric). */
 export const REJECT_REASONS = [

@@ -1,0 +1,439 @@
+import { execFile } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { Admin, Kafka } from 'kafkajs';
+import { createKafka, ensureTopics } from '@meterlink/kafka';
+import { TOPICS, type BillingChargeRecord, type TopicDefinition } from '@meterlink/contracts';
+import { createPool, type Pool } from '@meterlink/postgres';
+import { REPO_ROOT, ServiceProcess, TopicRecorder, eventually, infraEnv } from '@meterlink/testing';
+import {
+  carrierRecords,
+  connectivityRecord,
+  fixtureMeters,
+  hourlyReadings,
+  meterRecord,
+  produce,
+  registerValue,
+  runTag,
+  INPUT_TOPICS,
+  swapRecords,
+  type FixtureMeter,
+} from './test-support/billing-fixtures';
+
+const run = promisify(execFile);
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+type Statement = {
+  status: string;
+  lines: {
+    chargeId: string;
+    period: string;
+    servicePeriod: string;
+    type: string;
+    meterId: string;
+    carrierId: string | null;
+    band: string | null;
+    quantity: number;
+    amountMinor: number;
+    estimated: boolean;
+    correctionOf: string | null;
+    revision: number;
+  }[];
+  totalMinor: Record<string, number>;
+};
+type AuditEntry = {
+  chargeId: string;
+  action: string;
+  oldAmountMinor: number | null;
+  newAmountMinor: number;
+  reason: string;
+};
+type Input = { topic: TopicDefinition; key: string; value: object };
+
+describe('billing over Kafka and PostgreSQL', () => {
+  const infra = infraEnv();
+  const token = randomBytes(16).toString('hex');
+  const env = {
+    ...infra,
+    LOG_LEVEL: 'info',
+    BILLING_API_TOKENS: `${token}:admin`,
+    BILLING_RATING_QUIET_MS: '300',
+    BILLING_RATING_MAX_DELAY_MS: '5000',
+  };
+  let billing = new ServiceProcess('billing', 5301, env, 'int-billing');
+  const kafka = createKafka({ brokers: infra.KAFKA_BROKERS.split(','), clientId: 'int-billing' });
+  const producer = kafka.producer();
+  const pool = createPool(infra.DATABASE_URL, 'int-billing', 2);
+  const recorder = new TopicRecorder(kafka, [TOPICS.billingCharges.name]);
+  const tag = runTag();
+  const periods: string[] = [];
+  let period = '';
+  let monthStart = 0;
+  let monthEnd = 0;
+  const useMonth = (p: string): void => {
+    period = p;
+    monthStart = Date.UTC(Number(p.slice(0, 4)), Number(p.slice(5, 7)) - 1, 1);
+    monthEnd = Date.UTC(Number(p.slice(0, 4)), Number(p.slice(5, 7)), 1);
+  };
+
+  const get = async <T>(path: string): Promise<T> => {
+    const res = await fetch(`${billing.baseUrl}${path}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    if (!res.ok) throw new Error(`GET ${path} → ${res.status}: ${await res.text()}`);
+    return (await res.json()) as T;
+  };
+
+  beforeAll(async () => {
+    await ensureTopics(kafka);
+    await producer.connect();
+    await billing.start();
+    await recorder.start();
+    // Winter months (no DST on their boundaries in Europe/London) no earlier run closed: one
+    // for the replay and month-close tests, another for the kill test.
+    const { rows } = await pool.query<{ period: string }>(
+      'SELECT period FROM billing.closed_months',
+    );
+    const closed = new Set(rows.map((r) => r.period));
+    while (periods.length < 2) {
+      const year = 2001 + (parseInt(randomBytes(2).toString('hex'), 16) % 20);
+      const p = `${year}-${['01', '02', '12'][randomBytes(1)[0]! % 3]}`;
+      if (closed.has(p) || closed.has(nextOf(p)) || periods.includes(p)) continue;
+      if (periods.some((q) => nextOf(q) === p || nextOf(p) === q)) continue;
+      periods.push(p);
+    }
+    useMonth(periods[0]!);
+  });
+  afterAll(async () => {
+    await recorder.stop();
+    await producer.disconnect();
+    await billing.stop();
+    await pool.end();
+  });
+
+  /** A month of hourly readings and 6-hourly usage for each meter, first seen on carrier a. */
+  function monthOf(meters: FixtureMeter[], customerId: string, first = 0): Input[] {
+    const out: Input[] = [];
+    for (const c of carrierRecords(tag))
+      out.push({ topic: TOPICS.fleetCarriers, key: c.carrierId, value: c });
+    meters.forEach((m, i) => {
+      out.push({
+        topic: TOPICS.fleetMeters,
+        key: m.meterId,
+        value: meterRecord(tag, m, customerId),
+      });
+      for (let t = monthStart; t < monthEnd; t += 6 * HOUR)
+        out.push({
+          topic: TOPICS.meterConnectivity,
+          key: m.meterId,
+          value: connectivityRecord(m.meterId, t, m.iccidA, `ca-${tag}`, 150_000 + i * 1_000),
+        });
+      for (const r of hourlyReadings(
+        first + i,
+        m.meterId,
+        monthStart,
+        monthStart - HOUR,
+        monthEnd + HOUR,
+      ))
+        out.push({ topic: TOPICS.meterReadings, key: m.meterId, value: r });
+    });
+    return out;
+  }
+
+  const statementsOf = async (meters: FixtureMeter[], customerId: string) => ({
+    carrierA: await get<Statement>(`/v1/statements/carriers/ca-${tag}/${period}`),
+    carrierB: await get<Statement>(`/v1/statements/carriers/cb-${tag}/${period}`),
+    customer: await get<Statement>(`/v1/statements/customers/${customerId}/${period}`),
+    meters: await Promise.all(
+      meters.map((m) => get<Statement>(`/v1/statements/meters/${m.meterId}/${period}`)),
+    ),
+  });
+
+  it('gives identical statements when the whole input is replayed', async () => {
+    const meters = fixtureMeters(tag, 'R', 4);
+    const customerId = `CUST-R-${tag}`;
+    const input = monthOf(meters, customerId);
+    const [, m2, m3, m4] = meters as [FixtureMeter, FixtureMeter, FixtureMeter, FixtureMeter];
+    // A swap mid-month, a rollback the same day, a device fallback.
+    const swaps = [
+      ...swapRecords(randomUUID(), m2, tag, [
+        { state: 'requested', atMs: monthStart + 14 * DAY },
+        { state: 'dispatched', atMs: monthStart + 14 * DAY + 60_000 },
+        { state: 'completed', atMs: monthStart + 14 * DAY + 600_000 },
+      ]),
+      ...swapRecords(randomUUID(), m3, tag, [
+        { state: 'requested', atMs: monthStart + 9 * DAY + 8 * HOUR },
+        { state: 'dispatched', atMs: monthStart + 9 * DAY + 8 * HOUR + 60_000 },
+        { state: 'rolled-back', atMs: monthStart + 9 * DAY + 8 * HOUR + 660_000 },
+      ]),
+      ...swapRecords(
+        randomUUID(),
+        m4,
+        tag,
+        [{ state: 'completed', atMs: monthStart + 20 * DAY }],
+        'device-fallback',
+      ),
+    ];
+    for (const s of swaps) input.push({ topic: TOPICS.profileSwaps, key: s.meterId, value: s });
+
+    await produce(producer, input);
+    await settled(
+      kafka,
+      pool,
+      meters.map((m) => m.meterId),
+    );
+    const first = await statementsOf(meters, customerId);
+
+    // What the statements say, independently of how: each meter's enabled seconds over both
+    // carriers make the whole month; the swap and the fallback cost a swap fee on carrier b,
+    // the rollback none; consumption is billed for every meter.
+    const monthS = (monthEnd - monthStart) / 1000;
+    for (const m of meters) {
+      const seconds = [...first.carrierA.lines, ...first.carrierB.lines]
+        .filter((l) => l.meterId === m.meterId && l.type === 'connectivity.subscription')
+        .reduce((s, l) => s + l.quantity, 0);
+      expect(seconds).toBeCloseTo(monthS, 3);
+    }
+    expect(
+      first.carrierB.lines
+        .filter((l) => l.type === 'connectivity.swap')
+        .map((l) => l.meterId)
+        .sort(),
+    ).toEqual([m2.meterId, m4.meterId].sort());
+    const rollbackWindow = first.carrierB.lines.find(
+      (l) => l.meterId === m3.meterId && l.type === 'connectivity.subscription',
+    );
+    expect(rollbackWindow?.quantity).toBeCloseTo(600, 3);
+    for (const m of meters)
+      expect(
+        first.customer.lines.some((l) => l.meterId === m.meterId && l.type === 'consumption'),
+      ).toBe(true);
+    const published = recorder
+      .on<BillingChargeRecord>(TOPICS.billingCharges.name)
+      .filter((r) => meters.some((m) => m.meterId === r.meterId));
+    expect(published.length).toBeGreaterThan(0);
+
+    await produce(producer, input);
+    await settled(
+      kafka,
+      pool,
+      meters.map((m) => m.meterId),
+    );
+    expect(await statementsOf(meters, customerId)).toEqual(first);
+    expect(
+      recorder
+        .on<BillingChargeRecord>(TOPICS.billingCharges.name)
+        .filter((r) => meters.some((m) => m.meterId === r.meterId)),
+    ).toHaveLength(published.length);
+
+    const csv = await fetch(
+      `${billing.baseUrl}/v1/statements/customers/${customerId}/${period}?format=csv`,
+      { headers: { authorization: `Bearer ${token}` } },
+    );
+    expect(csv.headers.get('content-type')).toMatch(/^text\/csv/);
+    const rows = (await csv.text()).trim().split('\r\n');
+    expect(rows[0]).toMatch(/^chargeId,period,servicePeriod,type,meterId/);
+    expect(rows).toHaveLength(first.customer.lines.length + 1);
+  });
+
+  it('re-rates a month when late readings fill its gap, with an audit entry; after month close, corrects in the next month', async () => {
+    const [meter] = fixtureMeters(tag, 'L', 1) as [FixtureMeter];
+    const customerId = `CUST-L-${tag}`;
+    const input = monthOf([meter], customerId, 7).filter(
+      (r) => r.topic !== TOPICS.meterReadings || !inGap(Date.parse((r.value as { at: string }).at)),
+    );
+    function inGap(atMs: number): boolean {
+      return atMs > monthStart + 10 * DAY && atMs < monthStart + 13 * DAY;
+    }
+    await produce(producer, input);
+    await settled(kafka, pool, [meter.meterId]);
+    const before = await get<Statement>(`/v1/statements/meters/${meter.meterId}/${period}`);
+    const consumption = before.lines.filter(
+      (l) => l.type === 'consumption' && l.band !== 'standing',
+    );
+    expect(consumption.some((l) => l.estimated)).toBe(true);
+
+    // The gap's readings arrive late (received now, weeks after their interval).
+    const late = hourlyReadings(
+      7,
+      meter.meterId,
+      monthStart,
+      monthStart - HOUR,
+      monthEnd + HOUR,
+      () => Date.now(),
+    ).filter((r) => inGap(Date.parse(r.at)));
+    await produce(
+      producer,
+      late.map((r) => ({ topic: TOPICS.meterReadings, key: r.meterId, value: r })),
+    );
+    await settled(kafka, pool, [meter.meterId]);
+    const after = await get<Statement>(`/v1/statements/meters/${meter.meterId}/${period}`);
+    const peak = (s: Statement) =>
+      s.lines.find((l) => l.type === 'consumption' && l.band === 'peak')!;
+    expect(after.lines.filter((l) => l.type === 'consumption').some((l) => l.estimated)).toBe(
+      false,
+    );
+    expect(peak(after).amountMinor).not.toBe(peak(before).amountMinor);
+    expect(peak(after).revision).toBe(peak(before).revision + 1);
+    const { entries } = await get<{ entries: AuditEntry[] }>(
+      `/v1/meters/${meter.meterId}/charge-audit?period=${period}`,
+    );
+    const reRated = entries.filter(
+      (e) => e.action === 're-rated' && e.chargeId === peak(after).chargeId,
+    );
+    expect(reRated).toHaveLength(1);
+    expect(reRated[0]!.oldAmountMinor).toBe(peak(before).amountMinor);
+    expect(reRated[0]!.newAmountMinor).toBe(peak(after).amountMinor);
+    expect(reRated[0]!.reason).toMatch(/late/);
+    await eventually(() =>
+      recorder
+        .on<BillingChargeRecord>(TOPICS.billingCharges.name)
+        .some(
+          (r) => r.chargeId === peak(after).chargeId && r.revision === peak(before).revision + 1,
+        ),
+    );
+
+    // Close the month with the CLI; a swap reported late then corrects it in the next month.
+    const cli = await run(
+      process.execPath,
+      [join(REPO_ROOT, 'dist', 'apps', 'billing', 'src', 'cli.js'), 'close-month', period],
+      { env: { ...process.env, BILLING_TOKEN: token, BILLING_URL: billing.baseUrl } },
+    );
+    expect(JSON.parse(cli.stdout)).toMatchObject({ period, alreadyClosed: false });
+    const swap = swapRecords(randomUUID(), meter, tag, [
+      { state: 'completed', atMs: monthStart + 15 * DAY },
+    ]);
+    await produce(
+      producer,
+      swap.map((s) => ({ topic: TOPICS.profileSwaps, key: s.meterId, value: s })),
+    );
+    await settled(kafka, pool, [meter.meterId]);
+    expect(await get<Statement>(`/v1/statements/meters/${meter.meterId}/${period}`)).toEqual({
+      ...after,
+      status: 'closed',
+    });
+    const next = await get<Statement>(`/v1/statements/meters/${meter.meterId}/${nextOf(period)}`);
+    const corrections = next.lines.filter((l) => l.servicePeriod === period);
+    const subscriptionA = after.lines.find(
+      (l) => l.type === 'connectivity.subscription' && l.carrierId === `ca-${tag}`,
+    )!;
+    const correctionA = corrections.find((l) => l.correctionOf === subscriptionA.chargeId)!;
+    expect(correctionA.amountMinor).toBeLessThan(0);
+    expect(
+      corrections.some((l) => l.carrierId === `cb-${tag}` && l.type === 'connectivity.swap'),
+    ).toBe(true);
+  });
+
+  it('neither loses nor doubles a charge when killed while it consumes', async () => {
+    useMonth(periods[1]!);
+    const meters = fixtureMeters(tag, 'K', 150);
+    const customerId = `CUST-K-${tag}`;
+    const input = monthOf(meters, customerId, 100);
+    await produce(producer, input);
+    // Kill it once part of the readings are in the ledger, then start it again.
+    await eventually(
+      async () => {
+        const { rows } = await pool.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM billing.readings WHERE meter_id = ANY($1::text[])',
+          [meters.map((m) => m.meterId)],
+        );
+        return rows[0]!.n > 20_000;
+      },
+      { timeoutMs: 60_000, intervalMs: 50, what: 'part of the readings stored' },
+    );
+    await billing.stop('SIGKILL');
+    billing = new ServiceProcess('billing', 5301, env, 'int-billing');
+    await billing.start();
+    await settled(
+      kafka,
+      pool,
+      meters.map((m) => m.meterId),
+      180_000,
+    );
+
+    const readingsPerMeter = (monthEnd - monthStart) / HOUR + 3;
+    const { rows } = await pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM billing.readings WHERE meter_id = ANY($1::text[])',
+      [meters.map((m) => m.meterId)],
+    );
+    expect(rows[0]!.n).toBe(readingsPerMeter * meters.length);
+
+    const statement = await get<Statement>(`/v1/statements/customers/${customerId}/${period}`);
+    const hours = (monthEnd - monthStart) / HOUR;
+    meters.forEach((m, i) => {
+      const mine = statement.lines.filter((l) => l.meterId === m.meterId);
+      const kwh = mine
+        .filter((l) => l.type === 'consumption' && l.band !== 'standing')
+        .reduce((s, l) => s + l.quantity, 0);
+      const wh = registerValue(100 + i, hours + 24) - registerValue(100 + i, 24);
+      expect(kwh).toBeCloseTo(wh / 1000, 6);
+      const subscription = mine.filter((l) => l.type === 'connectivity.subscription');
+      expect(subscription).toHaveLength(1);
+      expect(subscription[0]!.amountMinor).toBe(60);
+    });
+    // On the topic, the latest revision of each line is the line in the ledger.
+    await eventually(
+      () => {
+        const latest = new Map<string, BillingChargeRecord>();
+        for (const r of recorder.on<BillingChargeRecord>(TOPICS.billingCharges.name)) {
+          if (r.customerId !== customerId || r.period !== period) continue;
+          const known = latest.get(r.chargeId);
+          if (!known || (known.revision ?? 1) <= (r.revision ?? 1)) latest.set(r.chargeId, r);
+        }
+        const published = [...latest.values()].reduce((s, r) => s + r.amountMinor, 0);
+        const ledger = Object.values(statement.totalMinor).reduce((s, x) => s + x, 0);
+        return latest.size === statement.lines.length && published === ledger;
+      },
+      { timeoutMs: 30_000, what: 'the topic to agree with the ledger' },
+    );
+  });
+});
+
+function nextOf(period: string): string {
+  const y = Number(period.slice(0, 4));
+  const m = Number(period.slice(5, 7));
+  return m === 12 ? `${y + 1}-01` : `${y}-${String(m + 1).padStart(2, '0')}`;
+}
+
+/**
+ * Billing has consumed every input record (its group's committed offsets reached the ends), and
+ * rated and published everything these meters' records made dirty.
+ */
+export async function settled(
+  kafka: Kafka,
+  pool: Pool,
+  meterIds: string[],
+  timeoutMs = 90_000,
+): Promise<void> {
+  const admin: Admin = kafka.admin();
+  await admin.connect();
+  try {
+    await eventually(
+      async () => {
+        for (const topic of INPUT_TOPICS) {
+          const ends = await admin.fetchTopicOffsets(topic.name);
+          const [committed] = await admin.fetchOffsets({
+            groupId: 'billing',
+            topics: [topic.name],
+          });
+          for (const end of ends) {
+            if (end.high === '0') continue;
+            const c = committed?.partitions.find((p) => p.partition === end.partition);
+            if (!c || BigInt(c.offset) < BigInt(end.high)) return false;
+          }
+        }
+        const { rows } = await pool.query<{ dirty: number; outbox: number }>(
+          `SELECT (SELECT count(*) FROM billing.dirty_periods WHERE meter_id = ANY($1::text[]))::int AS dirty,
+                  (SELECT count(*) FROM billing.outbox)::int AS outbox`,
+          [meterIds],
+        );
+        return rows[0]!.dirty === 0 && rows[0]!.outbox === 0;
+      },
+      { timeoutMs, intervalMs: 250, what: 'billing to consume, rate and publish everything' },
+    );
+  } finally {
+    await admin.disconnect();
+  }
+}
