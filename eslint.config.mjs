@@ -104,7 +104,8 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.spec.ts', '**/*.int-spec.ts', '**/*.e2e-spec.ts'],
+    // test-support/ folders hold fixtures and harnesses that only specs import.
+    files: ['**/*.spec.ts', '**/*.int-spec.ts', '**/*.e2e-spec.ts', '**/test-support/**/*.ts'],
     rules: {
       '@typescript-eslint/unbound-method': 'off',
       '@nx/enforce-module-boundaries': boundaries(testDepConstraints),

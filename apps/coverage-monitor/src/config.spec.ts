@@ -1,5 +1,5 @@
 import { DEFAULT_OUTAGE_POLICY } from '@meterlink/coverage-domain';
-import { coverageConfigSchema, outagePolicyFor, type CoverageConfig } from './config';
+import { coverageConfigSchema, outagePolicyFor } from './config';
 
 const baseEnv = { KAFKA_BROKERS: '127.0.0.1:9092', REDIS_URL: 'redis://127.0.0.1:6379' };
 
