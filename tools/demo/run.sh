@@ -76,7 +76,8 @@ echo
 say "live view (Ctrl-C to stop). carrier-a degrades in region north about 15 s in; watch the swaps."
 node dist/tools/demo/watch.js &
 pids+=($!)
-node dist/tools/meter-sim/src/main.js run --scenario "$SCENARIO" --state "$SIM" --mqtt-url "$MQTT_URL" \
+# Meters on the meters' listener (client id = username), when the broker has one.
+node dist/tools/meter-sim/src/main.js run --scenario "$SCENARIO" --state "$SIM" --mqtt-url "${MQTT_METER_URL:-$MQTT_URL}" \
   --eim-jwks http://127.0.0.1:3004/eim/jwks.json ${DURATION_S:+--duration-s "$DURATION_S"} >"$LOGS/sim.log" 2>&1 &
 sim=$!
 pids+=($sim)

@@ -9,8 +9,11 @@
 #   tools/stack/stack.sh reset    down + delete the state dir (not the download cache)
 #   tools/stack/stack.sh stop C   stop one component (kafka|postgres|redis|mosquitto); `up` restarts it
 #
-# Mosquitto has two listeners: plain MQTT (username/password) and MQTT over TLS with per-meter
-# client certificates from a local device CA ($STATE/pki, see docs/device-identity.md).
+# Mosquitto has three listeners: the services' (username/password), the meters' password listener
+# (client id bound to the username) and MQTT over TLS with per-meter client certificates from a
+# local device CA ($STATE/pki, see docs/device-identity.md). Services authenticate through the
+# dynamic-security plugin, meters through the password file the registry writes (acl_file
+# patterns confine them); see tools/stack/README.md.
 #
 # Everything runs as plain background processes (no Docker), bound to 127.0.0.1,
 # on ports of its own, with state in ${METERLINK_STACK_DIR:-<repo>/.stack}.
@@ -38,6 +41,10 @@ KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}
 MOSQ_DIR=$STATE/mosquitto
 DYNSEC_FILE=$MOSQ_DIR/dynamic-security.json
 MQTT_CLIENT_DIR=$STATE/mqtt-clients
+# Meters' credentials (BROKER_CREDENTIALS=password-file): the registry rewrites this file from
+# PostgreSQL and sends SIGHUP; the ACL patterns are tools/stack/mosquitto/meters.acl.
+MQTT_PASSWORD_FILE=$MOSQ_DIR/meters.passwd
+MQTT_ACL_FILE=$CONF/meters.acl
 MQTT_BOOTSTRAP_DONE=$STATE/mosquitto.bootstrapped
 
 REDIS_DIR=$STATE/redis
@@ -63,6 +70,13 @@ PG_LOCATION_FILE=$STATE/postgres.location
 PG_APP_USER=meterlink
 PG_APP_PASSWORD=meterlink # dev stack only
 PG_APP_DB=meterlink
+# Owns the registry's schema and runs its migrations (DATABASE_OWNER_URL); the registry itself
+# runs as PG_APP_USER, which may only INSERT into and SELECT from registry.audit_log and so can
+# neither change the log nor drop its triggers.
+PG_OWNER_USER=meterlink_owner
+PG_OWNER_PASSWORD=meterlink_owner # dev stack only
+PG_OWNED_SCHEMAS=(registry)
+PG_OWNER_DONE=$STATE/postgres.owner-role
 
 CREDENTIALS=$STATE/credentials.env
 MQTT_ADMIN_USERNAME=meterlink-admin
@@ -71,8 +85,10 @@ MQTT_INGESTION_USERNAME=meterlink-ingestion
 READY_TIMEOUT=${STACK_READY_TIMEOUT:-120}
 STOP_TIMEOUT=${STACK_STOP_TIMEOUT:-60}
 
-PORT_VARS=(KAFKA_PORT KAFKA_CONTROLLER_PORT MQTT_PORT MQTT_TLS_PORT REDIS_PORT PG_PORT)
-declare -A PORT_DEFAULT=([KAFKA_PORT]=19092 [KAFKA_CONTROLLER_PORT]=19093 [MQTT_PORT]=11883 [MQTT_TLS_PORT]=18883 [REDIS_PORT]=16379 [PG_PORT]=15432)
+PORT_VARS=(KAFKA_PORT KAFKA_CONTROLLER_PORT MQTT_PORT MQTT_TLS_PORT REDIS_PORT PG_PORT MQTT_METER_PORT)
+# MQTT_METER_PORT (the meters' password listener) defaults to MQTT_PORT + 2, so stacks started
+# with their own MQTT_PORT and MQTT_TLS_PORT (= MQTT_PORT + 1) do not collide on it.
+declare -A PORT_DEFAULT=([KAFKA_PORT]=19092 [KAFKA_CONTROLLER_PORT]=19093 [MQTT_PORT]=11883 [MQTT_TLS_PORT]=18883 [REDIS_PORT]=16379 [PG_PORT]=15432 [MQTT_METER_PORT]=derived)
 declare -A PROC_MATCH=([kafka]=kafka.Kafka [postgres]=postgres [redis]=redis-server [mosquitto]=mosquitto)
 
 # --------------------------------------------------------------------------- helpers
@@ -212,6 +228,7 @@ load_ports() {
   for k in "${PORT_VARS[@]}"; do
     # precedence: environment > value saved by the last `up` > default
     if [[ -z ${!k:-} ]]; then printf -v "$k" '%s' "${SAVED_PORT[$k]:-${PORT_DEFAULT[$k]}}"; fi
+    if [[ $k == MQTT_METER_PORT && ${!k} == derived ]]; then MQTT_METER_PORT=$((MQTT_PORT + 2)); fi
     if ! [[ ${!k} =~ ^[0-9]+$ ]] || ((${!k} < 1 || ${!k} > 65535)); then die "$k=${!k} is not a valid port"; fi
   done
 }
@@ -787,8 +804,18 @@ mosq_prepare() {
   fi
   chmod 700 "$MOSQ_DIR"
   pki_prepare "$user"
+  # The meters' password file: empty until the registry first writes it (which it does at every
+  # start). It keeps the broker user as owner across the registry's rewrites.
+  if [[ ! -f $MQTT_PASSWORD_FILE ]]; then
+    (umask 077 && : >"$MQTT_PASSWORD_FILE")
+    if [[ $user != root ]] && is_root; then chown "$user:" "$MQTT_PASSWORD_FILE"; fi
+  fi
+  cp -f -- "$SCRIPT_DIR/mosquitto/meters.acl" "$MQTT_ACL_FILE.tmp"
+  chmod 644 "$MQTT_ACL_FILE.tmp"
+  mv -f -- "$MQTT_ACL_FILE.tmp" "$MQTT_ACL_FILE"
   render "$SCRIPT_DIR/mosquitto/mosquitto.conf.tmpl" "$CONF/mosquitto.conf" \
-    "MQTT_PORT=$MQTT_PORT" "MQTT_TLS_PORT=$MQTT_TLS_PORT" "PKI_DIR=$PKI_DIR" \
+    "MQTT_PORT=$MQTT_PORT" "MQTT_TLS_PORT=$MQTT_TLS_PORT" "MQTT_METER_PORT=$MQTT_METER_PORT" "PKI_DIR=$PKI_DIR" \
+    "PASSWORD_FILE=$MQTT_PASSWORD_FILE" "ACL_FILE=$MQTT_ACL_FILE" \
     "BIND=$BIND" "DYNSEC_PLUGIN=$plugin" "DYNSEC_FILE=$DYNSEC_FILE" \
     "RUN_USER=$user" "MOSQ_DIR=$MOSQ_DIR" "LOG_FILE=$LOGS/mosquitto.log"
   chmod 644 "$CONF/mosquitto.conf"
@@ -802,11 +829,18 @@ mosq_start() {
 # The running broker's config has the TLS listener (one started by an older stack.sh has not).
 mosq_has_tls() { grep -q "^listener $MQTT_TLS_PORT " "$CONF/mosquitto.conf" 2>/dev/null; }
 
+# The running broker's config reads the registry's password file and has the meters' listener.
+mosq_has_password_file() {
+  grep -q "^password_file $MQTT_PASSWORD_FILE\$" "$CONF/mosquitto.conf" 2>/dev/null &&
+    grep -q "^listener $MQTT_METER_PORT " "$CONF/mosquitto.conf" 2>/dev/null
+}
+
 # Ready = an authenticated client (the dynsec admin) can connect and subscribe, and the TLS
 # listener accepts connections.
 mosq_probe() {
   tcp_open "$MQTT_PORT" || return 1
   if mosq_has_tls; then tcp_open "$MQTT_TLS_PORT" || return 1; fi
+  if mosq_has_password_file; then tcp_open "$MQTT_METER_PORT" || return 1; fi
   load_credentials || return 1
   mq_write_opts "$MQTT_ADMIN_USERNAME" "$MQTT_ADMIN_PASSWORD"
   timeout 10 bash -c 'XDG_CONFIG_HOME="$1" mosquitto_sub -E -W 5 -t "\$CONTROL/dynamic-security/v1/response"' _ \
@@ -930,9 +964,54 @@ pg_ensure_app_db() {
   if [[ $(pg_su_psql -c "select 1 from pg_database where datname = '$PG_APP_DB'") != 1 ]]; then
     pg_su_psql -c "create database $PG_APP_DB owner $PG_APP_USER" >/dev/null
   fi
+  pg_ensure_owner_role || return 1
+  : >"$PG_OWNER_DONE"
   # The real check: the application's own credentials over TCP.
   [[ $(PGPASSWORD=$PG_APP_PASSWORD PGCONNECT_TIMEOUT=5 "$PG_BIN/psql" -h "$BIND" -p "$PG_PORT" \
     -U "$PG_APP_USER" -d "$PG_APP_DB" -qAtX -c 'select 1' 2>&1) == 1 ]]
+}
+
+# The schema owner role (DATABASE_OWNER_URL), which runs the registry's migrations. A schema made
+# by an older stack's registry belongs to the app role: it is handed over with everything in it,
+# and the registry grants the app role back what it needs at its next start.
+pg_ensure_owner_role() {
+  local schema
+  if [[ $(pg_su_psql -c "select 1 from pg_roles where rolname = '$PG_OWNER_USER'") != 1 ]]; then
+    pg_su_psql -c "create role $PG_OWNER_USER login password '$PG_OWNER_PASSWORD'" >/dev/null
+  fi
+  pg_su_psql -c "grant connect, create on database $PG_APP_DB to $PG_OWNER_USER" >/dev/null
+  for schema in "${PG_OWNED_SCHEMAS[@]}"; do
+    pg_run "$PG_BIN/psql" -h "$PG_SOCK" -p "$PG_PORT" -U "$(pg_superuser)" -d "$PG_APP_DB" \
+      -v ON_ERROR_STOP=1 -qAtX >/dev/null <<SQL || return 1
+DO \$\$
+DECLARE
+  r record;
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = '$schema' AND nspowner <> '$PG_OWNER_USER'::regrole) THEN
+    ALTER SCHEMA $schema OWNER TO $PG_OWNER_USER;
+  END IF;
+  -- Tables first: their serial sequences and indexes follow them.
+  FOR r IN SELECT c.oid::regclass AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = '$schema' AND c.relkind IN ('r', 'p') AND c.relowner <> '$PG_OWNER_USER'::regrole LOOP
+    EXECUTE format('ALTER TABLE %s OWNER TO $PG_OWNER_USER', r.name);
+  END LOOP;
+  FOR r IN SELECT c.oid::regclass AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = '$schema' AND c.relkind = 'S' AND c.relowner <> '$PG_OWNER_USER'::regrole
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i')) LOOP
+    EXECUTE format('ALTER SEQUENCE %s OWNER TO $PG_OWNER_USER', r.name);
+  END LOOP;
+  FOR r IN SELECT c.oid::regclass AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = '$schema' AND c.relkind IN ('v', 'm') AND c.relowner <> '$PG_OWNER_USER'::regrole LOOP
+    EXECUTE format('ALTER TABLE %s OWNER TO $PG_OWNER_USER', r.name);
+  END LOOP;
+  FOR r IN SELECT p.oid::regprocedure AS name FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname = '$schema' AND p.proowner <> '$PG_OWNER_USER'::regrole LOOP
+    EXECUTE format('ALTER ROUTINE %s OWNER TO $PG_OWNER_USER', r.name);
+  END LOOP;
+END
+\$\$;
+SQL
+  done
 }
 
 # --------------------------------------------------------------------------- commands
@@ -997,10 +1076,12 @@ cmd_up() {
       log "$comp: already running (pid $pid), left alone"
       if [[ $comp == mosquitto ]] && ! mosq_has_tls; then
         warn "mosquitto was started without the TLS listener (by an older stack.sh); to add it: $0 stop mosquitto && $0 up"
+      elif [[ $comp == mosquitto ]] && ! mosq_has_password_file; then
+        warn "mosquitto was started without the meters' listener and password file (by an older stack.sh), so 'env' keeps BROKER_CREDENTIALS=dynsec; to add them: $0 stop mosquitto && $0 up"
       fi
       continue
     fi
-    for p in $port $([[ $comp == kafka ]] && echo "$KAFKA_CONTROLLER_PORT") $([[ $comp == mosquitto ]] && echo "$MQTT_TLS_PORT"); do
+    for p in $port $([[ $comp == kafka ]] && echo "$KAFKA_CONTROLLER_PORT") $([[ $comp == mosquitto ]] && echo "$MQTT_TLS_PORT $MQTT_METER_PORT"); do
       tcp_open "$p" && die "$comp: port $BIND:$p is already in use by a process this stack did not start"
     done
     start_component "$comp"
@@ -1098,7 +1179,7 @@ cmd_status() {
     port=$(comp_port "$comp")
     extra=""
     [[ $comp == kafka ]] && extra=" (controller $BIND:$KAFKA_CONTROLLER_PORT)"
-    [[ $comp == mosquitto ]] && extra=" (TLS $BIND:$MQTT_TLS_PORT)"
+    [[ $comp == mosquitto ]] && extra=" (meters $BIND:$MQTT_METER_PORT, TLS $BIND:$MQTT_TLS_PORT)"
     if pid=$(comp_pid "$comp" 2>/dev/null); then
       if tcp_open "$port"; then state=up; else state=starting; all=1; fi
     else
@@ -1116,8 +1197,23 @@ cmd_env() {
   load_ports
   echo "export KAFKA_BROKERS=$BIND:$KAFKA_PORT"
   echo "export MQTT_URL=mqtt://$BIND:$MQTT_PORT"
+  # Where meters connect with their password (client id = username). Only a broker started by
+  # this stack.sh has it; an older one keeps meters on MQTT_URL and the registry in dynsec mode.
+  if mosq_has_password_file; then
+    echo "export MQTT_METER_URL=mqtt://$BIND:$MQTT_METER_PORT"
+    echo "export BROKER_CREDENTIALS=password-file"
+    echo "export MQTT_PASSWORD_FILE=$MQTT_PASSWORD_FILE"
+  else
+    echo "export MQTT_METER_URL=mqtt://$BIND:$MQTT_PORT"
+    echo "export BROKER_CREDENTIALS=dynsec"
+  fi
   echo "export REDIS_URL=redis://$BIND:$REDIS_PORT"
   echo "export DATABASE_URL=postgres://$PG_APP_USER:$PG_APP_PASSWORD@$BIND:$PG_PORT/$PG_APP_DB"
+  # The registry's migrations run as the schema owner, the service as DATABASE_URL's role (once an
+  # `up` of this stack.sh has made the owner role).
+  if [[ -f $PG_OWNER_DONE ]]; then
+    echo "export DATABASE_OWNER_URL=postgres://$PG_OWNER_USER:$PG_OWNER_PASSWORD@$BIND:$PG_PORT/$PG_APP_DB"
+  fi
   # The TLS listener; its host must be one of MQTT_TLS_SERVER_NAMES (the broker certificate's).
   echo "export MQTT_TLS_URL=mqtts://localhost:$MQTT_TLS_PORT"
   echo "export MQTT_CA_FILE=$PKI_CA_CERT"

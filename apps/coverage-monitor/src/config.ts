@@ -3,11 +3,13 @@ import { baseConfigShape, env, loadConfig } from '@meterlink/config';
 import { DEFAULT_LAYOUT } from './state/layout';
 import {
   DEFAULT_OUTAGE_POLICY,
+  outagePolicyProblems,
   policyProblems,
+  resolveOutagePolicy,
   resolvePolicy,
   type MeterKind,
+  type OutageOverride,
   type OutagePolicy,
-  type PolicyOverride,
 } from '@meterlink/coverage-domain';
 
 const number = (fallback: number) => z.coerce.number().finite().default(fallback);
@@ -40,28 +42,62 @@ const overrideSchema = z
   })
   .strict();
 
+const outageOverrideSchema = z
+  .object({
+    region: z.string().min(1).optional(),
+    carrierId: z.string().min(1).optional(),
+    windowS: z.number().positive().optional(),
+    baselineHalfLifeS: z.number().positive().optional(),
+    minPopulation: z.number().int().min(1).optional(),
+    minAffected: z.number().int().min(1).optional(),
+    entryExcess: z.number().min(0).max(1).optional(),
+    entryRise: z.number().min(0).max(1).optional(),
+    exitExcess: z.number().min(0).max(1).optional(),
+    recoveryHoldS: z.number().min(0).optional(),
+  })
+  .strict()
+  .transform((o): OutageOverride => ({
+    region: o.region,
+    carrierId: o.carrierId,
+    policy: {
+      windowMs: o.windowS === undefined ? undefined : o.windowS * 1000,
+      baselineHalfLifeMs:
+        o.baselineHalfLifeS === undefined ? undefined : o.baselineHalfLifeS * 1000,
+      minPopulation: o.minPopulation,
+      minAffected: o.minAffected,
+      entryExcess: o.entryExcess,
+      entryRise: o.entryRise,
+      exitExcess: o.exitExcess,
+      recoveryHoldMs: o.recoveryHoldS === undefined ? undefined : o.recoveryHoldS * 1000,
+    },
+  }));
+
+/** A JSON array in an environment variable, each element checked by `element`. */
+const jsonArray = <T>(element: z.ZodType<T, unknown>) =>
+  z
+    .string()
+    .default('[]')
+    .transform((text, ctx): T[] => {
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON array' });
+        return z.NEVER;
+      }
+      const parsed = z.array(element).safeParse(json);
+      if (!parsed.success) {
+        ctx.addIssue({
+          code: 'custom',
+          message: parsed.error.issues.map((i) => `[${i.path.join('.')}] ${i.message}`).join('; '),
+        });
+        return z.NEVER;
+      }
+      return parsed.data;
+    });
+
 /** `COVERAGE_POLICY_OVERRIDES`: a JSON array of per kind and/or region overrides. */
-const overridesSchema = z
-  .string()
-  .default('[]')
-  .transform((text, ctx): PolicyOverride[] => {
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'must be a JSON array' });
-      return z.NEVER;
-    }
-    const parsed = z.array(overrideSchema).safeParse(json);
-    if (!parsed.success) {
-      ctx.addIssue({
-        code: 'custom',
-        message: parsed.error.issues.map((i) => `[${i.path.join('.')}] ${i.message}`).join('; '),
-      });
-      return z.NEVER;
-    }
-    return parsed.data;
-  });
+const overridesSchema = jsonArray(overrideSchema);
 
 export const coverageConfigSchema = z
   .object({
@@ -93,6 +129,12 @@ export const coverageConfigSchema = z
     COVERAGE_OUTAGE_EXIT_EXCESS: share(DEFAULT_OUTAGE_POLICY.exitExcess),
     COVERAGE_OUTAGE_RECOVERY_HOLD_S: number(DEFAULT_OUTAGE_POLICY.recoveryHoldMs / 1000),
     /**
+     * Per region and/or carrier outage policies over the COVERAGE_OUTAGE_* defaults: a JSON array
+     * of `{region?, carrierId?, windowS?, baselineHalfLifeS?, minPopulation?, minAffected?,
+     * entryExcess?, entryRise?, exitExcess?, recoveryHoldS?}`.
+     */
+    COVERAGE_OUTAGE_OVERRIDES: jsonArray(outageOverrideSchema),
+    /**
      * Meters reporting at most this often are the ones an outage is judged on; a daily meter says
      * nothing about the last 15 minutes (used alone only where a carrier has no faster meters).
      */
@@ -116,13 +158,47 @@ export const coverageConfigSchema = z
             message: `${kind} meters in ${region}: ${problem}`,
           });
       }
+    // Every outage policy an override makes (and the base) must be able to open and heal.
+    const base = outagePolicyOf(config);
+    const groups: [string, string][] = [
+      ['(any)', '(any)'],
+      ...config.COVERAGE_OUTAGE_OVERRIDES.map((o): [string, string] => [
+        o.carrierId ?? '(any)',
+        o.region ?? '(any)',
+      ]),
+    ];
+    for (const [carrierId, region] of groups)
+      for (const problem of outagePolicyProblems(
+        resolveOutagePolicy(carrierId, region, base, config.COVERAGE_OUTAGE_OVERRIDES),
+      ))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['COVERAGE_OUTAGE_OVERRIDES'],
+          message: `carrier ${carrierId} in region ${region}: ${problem}`,
+        });
   });
 export type CoverageConfig = z.infer<typeof coverageConfigSchema>;
 
 export const loadCoverageConfig = (): CoverageConfig =>
   loadConfig(coverageConfigSchema as unknown as z.ZodObject) as CoverageConfig;
 
-export function outagePolicyOf(config: CoverageConfig): OutagePolicy {
+/** The outage policy of one carrier in one region: the COVERAGE_OUTAGE_* base and its overrides. */
+export function outagePolicyFor(
+  config: CoverageConfig,
+  carrierId: string,
+  region: string,
+): OutagePolicy {
+  return resolveOutagePolicy(
+    carrierId,
+    region,
+    outagePolicyOf(config),
+    config.COVERAGE_OUTAGE_OVERRIDES,
+  );
+}
+
+export function outagePolicyOf(
+  config: Omit<CoverageConfig, 'COVERAGE_OUTAGE_OVERRIDES'>,
+): OutagePolicy {
   return {
     windowMs: config.COVERAGE_OUTAGE_WINDOW_S * 1000,
     baselineHalfLifeMs: config.COVERAGE_OUTAGE_BASELINE_HALF_LIFE_S * 1000,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { baseConfigShape, env, loadConfig } from '@meterlink/config';
+import { DEFAULT_SMDP_URL_TEMPLATE } from '@meterlink/contracts';
 
 export const orchestratorConfigSchema = z.object({
   ...baseConfigShape,
@@ -16,7 +17,7 @@ export const orchestratorConfigSchema = z.object({
   /** Operator API tokens (`token:role`, comma-separated); without them the operator API refuses every call. */
   ORCHESTRATOR_API_TOKENS: env.apiTokens().optional(),
   /** A carrier's SM-DP+ base URL for ES2+ (`{carrierId}` replaced). */
-  SMDP_URL_TEMPLATE: z.string().min(1).default('http://127.0.0.1:3090/{carrierId}'),
+  SMDP_URL_TEMPLATE: z.string().includes('{carrierId}').default(DEFAULT_SMDP_URL_TEMPLATE),
   SMDP_TIMEOUT_MS: env.int(10_000, 100),
   /** How long ES2+ may keep failing transiently (retried with backoff) before the swap fails. */
   SMDP_ORDER_TIMEOUT_S: env.int(3600, 1),

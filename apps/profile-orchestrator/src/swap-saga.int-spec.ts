@@ -51,7 +51,7 @@ describe('profile-orchestrator swap saga', () => {
       { what: 'the trigger again on the poll' },
     );
     // The meter's IPA downloads with the activation code, and reports the profile installed.
-    const downloaded = await h.smdp.download(h.carriers.d, meter!.line.eid, matchingId!);
+    const downloaded = await h.download(h.carriers.d, meter!.line.eid, matchingId!);
     if (!('iccid' in downloaded)) throw new Error(`download refused: ${downloaded.reason}`);
     const order = { iccid: downloaded.iccid };
     await h.esipa(meter!, {
@@ -160,7 +160,7 @@ describe('profile-orchestrator swap saga', () => {
         { what: 'a profileDownloadTrigger' },
       );
       if (trigger.type !== 'profileDownloadTrigger') throw new Error('unreachable');
-      const answer = await h.smdp.download(
+      const answer = await h.download(
         carrier,
         meter!.line.eid,
         trigger.activationCode.split('$')[2]!,

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import {
+  activationCode,
   eimPackageResultPayloadSchema,
   type CoverageEventRecord,
   type DeviceNotification,
@@ -16,11 +17,13 @@ import type { FleetView } from '@meterlink/fleet-view';
 import { PublicKeyCache, signCompact, verifyCompact } from '@meterlink/jws';
 import { counter, createLogger } from '@meterlink/observability';
 import { withTransaction, type PoolClient } from '@meterlink/postgres';
+import { rateLimit, takeTokens } from '@meterlink/campaign-policy';
 import type { OrchestratorConfig } from './config';
 import { FLEET_VIEW, ORCHESTRATOR_CONFIG, SMDP_CLIENT } from './tokens';
 import { EIM_KEY_STORE } from './eim-keys/eim-key.tokens';
 import type { EimKeyStore } from './eim-keys/eim-key.store';
 import { OutboxPublisher } from './outbox/outbox.publisher';
+import { ActiveSwapsCache } from './confirm-swap/active-swaps.cache';
 import {
   chooseTarget,
   type ChooseTargetDecision,
@@ -56,6 +59,12 @@ const es2Calls = counter('orchestrator_es2_calls_total', 'ES2+ calls to SM-DP+',
   'function',
   'outcome',
 ]);
+
+const rateLimited = counter(
+  'orchestrator_smdp_rate_limited_total',
+  'Download orders held back by the carrier SM-DP+ capacity (SMDP_ORDERS_PER_MIN)',
+  ['carrier'],
+);
 
 type EsipaMessage = EsipaInboundRecord['message'];
 type Extra = { reasonCode?: string; correlationId?: string };
@@ -97,8 +106,6 @@ const isSleepy = (meter: FleetMeterRecord): boolean => meter.kind !== 'electrici
 export class SwapSagaService {
   private readonly log = createLogger('SwapSagaService');
   private readonly deviceKeys = new PublicKeyCache();
-  /** Latest battery charge per meter from its telemetry (meter.connectivity.v1), for the policy. */
-  private readonly batteries = new Map<string, number>();
 
   constructor(
     @Inject(ORCHESTRATOR_CONFIG) private readonly config: OrchestratorConfig,
@@ -107,6 +114,7 @@ export class SwapSagaService {
     @Inject(SMDP_CLIENT) private readonly smdp: SmdpClient,
     private readonly swaps: SwapsRepository,
     private readonly outbox: OutboxPublisher,
+    private readonly active: ActiveSwapsCache,
   ) {}
 
   pokeOutbox(): void {
@@ -274,6 +282,7 @@ export class SwapSagaService {
       },
     });
     swapStates.inc({ state: 'requested', trigger: swap.trigger });
+    this.active.add(swap.meter_id);
     if (!download) await this.dispatch(client, swap, meter, req.correlationId);
     return swap;
   }
@@ -332,10 +341,6 @@ export class SwapSagaService {
     });
   }
 
-  noteBattery(meterId: string, pct: number): void {
-    this.batteries.set(meterId, pct);
-  }
-
   /**
    * Asks @meterlink/swap-policy where (and whether) to move the meter, with every fact the eIM
    * has. The caller holds the meter's lock (inventory()). Per-carrier coverage statistics are not
@@ -363,7 +368,7 @@ export class SwapSagaService {
           (id) => this.fleet.carrier(id),
         ),
         coverage: { region: {}, cell: {} },
-        power: powerOf(meter, this.batteries.get(meter.meterId)),
+        power: powerOf(meter, await this.swaps.battery(client, meter.meterId)),
         typicalMonthlyBytes: typicalMonthlyBytes(meter),
         hasActiveSwap: (await this.swaps.activeSwap(client, meter.meterId)) !== undefined,
         history,
@@ -482,16 +487,8 @@ export class SwapSagaService {
     }
     let iccid = claimed.to_iccid;
     if (iccid === null) {
-      // The SM-DP+'s capacity is per carrier and per minute: wait for the next minute's share.
-      const placed = await this.swaps.ordersLastMinute(this.swaps.pool, claimed.to_carrier_id);
-      if (placed >= this.config.SMDP_ORDERS_PER_MIN) {
-        await this.tx((c) =>
-          this.swaps.update(c, claimed.swap_id, {
-            next_attempt_at: new Date(Date.now() + 1_000 + Math.random() * 4_000),
-          }),
-        );
-        return;
-      }
+      // The SM-DP+'s capacity is per carrier and per minute (a token bucket in PostgreSQL).
+      if (!(await this.takeOrderToken(claimed))) return;
       const order = await this.smdp.downloadOrder(
         claimed.to_carrier_id,
         claimed.swap_id,
@@ -549,14 +546,14 @@ export class SwapSagaService {
         return;
       }
       const transactionId = randomUUID();
-      const activationCode = `1$${smdpAddress}$${matchingId}`;
+      const code = activationCode(smdpAddress, matchingId);
       const deadline = new Date(
         (await this.expectedBy(client, meter)) + this.config.DOWNLOAD_TIMEOUT_S * 1000,
       );
       await this.swaps.update(client, swap.swap_id, {
         phase: 'downloading',
         matching_id: matchingId,
-        activation_code: activationCode,
+        activation_code: code,
         download_transaction_id: transactionId,
         next_attempt_at: null,
         deadline,
@@ -564,7 +561,7 @@ export class SwapSagaService {
       await this.swaps.sendToMeter(
         client,
         swap.meter_id,
-        { type: 'profileDownloadTrigger', eimTransactionId: transactionId, activationCode },
+        { type: 'profileDownloadTrigger', eimTransactionId: transactionId, activationCode: code },
         deadline,
       );
       await this.swaps.audit(client, {
@@ -576,6 +573,41 @@ export class SwapSagaService {
         campaignId: swap.campaign_id,
         detail: { toIccid: iccid, smdpAddress, matchingIdHash: redact(matchingId) },
       });
+    });
+  }
+
+  /** One download order's worth of the carrier's SM-DP+ capacity, or the swap waits for it. */
+  private async takeOrderToken(claimed: SwapRow): Promise<boolean> {
+    return this.tx(async (client) => {
+      const carrierId = claimed.to_carrier_id;
+      const config = rateLimit(this.config.SMDP_ORDERS_PER_MIN);
+      const now = Date.now();
+      await client.query(
+        `INSERT INTO orchestrator.smdp_buckets (carrier_id, tokens, updated_at) VALUES ($1, $2, $3)
+         ON CONFLICT (carrier_id) DO NOTHING`,
+        [carrierId, config.burst, now],
+      );
+      const { rows } = await client.query<{ tokens: number; updated_at: string }>(
+        'SELECT tokens, updated_at FROM orchestrator.smdp_buckets WHERE carrier_id = $1 FOR UPDATE',
+        [carrierId],
+      );
+      const taken = takeTokens(
+        rows[0] ? { tokens: rows[0].tokens, updatedAt: Number(rows[0].updated_at) } : undefined,
+        1,
+        now,
+        config,
+      );
+      await client.query(
+        'UPDATE orchestrator.smdp_buckets SET tokens = $2, updated_at = $3 WHERE carrier_id = $1',
+        [carrierId, taken.bucket.tokens, taken.bucket.updatedAt],
+      );
+      if (taken.granted === 1) return true;
+      rateLimited.inc({ carrier: carrierId });
+      await this.swaps.update(client, claimed.swap_id, {
+        // Spread the waiting swaps over the next tokens rather than all at the first one.
+        next_attempt_at: new Date((taken.nextTokenAt ?? now + 60_000) + Math.random() * 2_000),
+      });
+      return false;
     });
   }
 
@@ -1013,9 +1045,13 @@ export class SwapSagaService {
           await this.transition(client, swap, 'failed', {
             reasonCode: 'no_traffic_on_new_profile',
           });
-        else if (swap.phase === 'ordering')
-          await this.transition(client, swap, 'failed', { reasonCode: 'smdp_unavailable' });
-        else if (swap.phase === 'downloading') {
+        else if (swap.phase === 'ordering') {
+          // An order placed but never confirmed is released.
+          const failed = { ...swap, cancel_order_pending: swap.to_iccid !== null };
+          if (failed.cancel_order_pending)
+            await this.swaps.update(client, swap.swap_id, { cancel_order_pending: true });
+          await this.transition(client, failed, 'failed', { reasonCode: 'smdp_unavailable' });
+        } else if (swap.phase === 'downloading') {
           const expired = { ...swap, cancel_order_pending: true };
           await this.swaps.update(client, swap.swap_id, { cancel_order_pending: true });
           await this.transition(client, expired, 'expired', {

@@ -364,20 +364,35 @@ export class SwapsRepository {
     return rows;
   }
 
-  /** SM-DP+ orders placed for a carrier in the last minute (its capacity is per minute). */
-  async ordersLastMinute(db: Db, carrierId: string): Promise<number> {
-    const { rows } = await db.query<{ n: string }>(
-      `SELECT count(*) AS n FROM orchestrator.smdp_orders WHERE carrier_id = $1 AND at > now() - interval '1 minute'`,
-      [carrierId],
-    );
-    return Number(rows[0]?.n ?? 0);
-  }
-
+  /** A log of the download orders placed per carrier. */
   async recordOrder(db: Db, carrierId: string, swapId: string): Promise<void> {
     await db.query('INSERT INTO orchestrator.smdp_orders (carrier_id, swap_id) VALUES ($1, $2)', [
       carrierId,
       swapId,
     ]);
+  }
+
+  /** Latest charge per meter; an older report than the stored one changes nothing. */
+  async saveBatteries(
+    db: Db,
+    reports: { meterId: string; pct: number; at: string }[],
+  ): Promise<void> {
+    if (reports.length === 0) return;
+    await db.query(
+      `INSERT INTO orchestrator.meter_battery (meter_id, battery_pct, at)
+       SELECT * FROM unnest($1::text[], $2::float8[], $3::timestamptz[])
+       ON CONFLICT (meter_id) DO UPDATE SET battery_pct = EXCLUDED.battery_pct, at = EXCLUDED.at
+       WHERE orchestrator.meter_battery.at < EXCLUDED.at`,
+      [reports.map((r) => r.meterId), reports.map((r) => r.pct), reports.map((r) => r.at)],
+    );
+  }
+
+  async battery(db: Db, meterId: string): Promise<number | undefined> {
+    const { rows } = await db.query<{ battery_pct: number }>(
+      'SELECT battery_pct FROM orchestrator.meter_battery WHERE meter_id = $1',
+      [meterId],
+    );
+    return rows[0]?.battery_pct;
   }
 
   async touchPresence(db: Db, meterId: string, nextExpectedAt: Date): Promise<void> {

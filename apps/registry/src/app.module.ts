@@ -10,7 +10,8 @@ import {
 } from '@nestjs/common';
 import { type BatchingProducer, ensureTopics } from '@meterlink/kafka';
 import { HealthRegistry } from '@meterlink/observability';
-import { createPool, migrate, pingPostgres, type Pool } from '@meterlink/postgres';
+import { createPool, pingPostgres, type Pool } from '@meterlink/postgres';
+import { migrateRegistry } from './audit/schema-owner';
 import { FileDeviceCaStore } from '@meterlink/device-pki';
 import { createLogger } from '@meterlink/observability';
 import type { RegistryConfig } from './config';
@@ -55,6 +56,7 @@ const INTERRUPTED_AFTER_S = 120;
 class RegistryLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   constructor(
     @Inject(PG_POOL) private readonly pool: Pool,
+    @Inject(REGISTRY_CONFIG) private readonly config: RegistryConfig,
     @Inject(KAFKA) private readonly kafka: Kafka,
     @Inject(PRODUCER) private readonly producer: BatchingProducer,
     private readonly dynsec: DynsecClient,
@@ -78,7 +80,12 @@ class RegistryLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    await migrate(this.pool, 'registry', REGISTRY_MIGRATIONS);
+    await migrateRegistry(
+      this.pool,
+      this.config.DATABASE_OWNER_URL,
+      REGISTRY_MIGRATIONS,
+      createLogger('RegistryLifecycle'),
+    );
     // The registry owns the fleet topics; creating missing contract topics here keeps a fresh
     // cluster usable without a separate step (existing topics are left alone).
     await ensureTopics(this.kafka);

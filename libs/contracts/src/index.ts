@@ -4,6 +4,7 @@ export * from './device/mqtt-topics';
 export * from './device/uplink';
 export * from './device/esipa';
 export * from './provisioning/manifest';
+export * from './provisioning/samples';
 export * from './platform/records';
 export * from './topics';
 export * from './asyncapi';

@@ -12,7 +12,7 @@ declare global {
 export default async function globalSetup(): Promise<void> {
   process.env.TZ = 'UTC';
   const infra = await startInfrastructure();
-  Object.assign(process.env, infra.env);
+  Object.assign(process.env, infra.extra ?? {}, infra.env);
   const kafka = createKafka({
     brokers: infra.env.KAFKA_BROKERS.split(','),
     clientId: 'test-setup',

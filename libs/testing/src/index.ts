@@ -1,4 +1,5 @@
 export * from './eventually';
+export * from './seeded-random';
 export * from './infrastructure';
 export * from './topic-recorder';
 export * from './service-process';

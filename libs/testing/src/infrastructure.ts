@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -33,6 +33,11 @@ export interface Infrastructure {
   /** How it was provided: `existing` servers, `testcontainers`, or the project's `stack` scripts. */
   kind: 'existing' | 'testcontainers' | 'stack';
   env: InfraEnv;
+  /**
+   * Further variables the stack prints (`stack.sh env`: the registry's broker-credentials mode,
+   * password file, schema owner, device PKI), exported to the test workers beside `env`.
+   */
+  extra?: Record<string, string>;
   /** Stops what this run started (nothing for existing servers). */
   stop(): Promise<void>;
 }
@@ -85,7 +90,8 @@ export async function startInfrastructure(): Promise<Infrastructure> {
     maxBuffer: 16 * 1024 * 1024,
   });
   const { stdout } = await run('bash', [script, 'env'], { cwd: REPO_ROOT });
-  const env = fromEnvironment(parseExports(stdout));
+  const exported = parseExports(stdout);
+  const env = fromEnvironment(exported);
   if (!env)
     throw new Error(
       `tools/stack/stack.sh env did not print every variable: ${INFRA_VARIABLES.join(', ')}`,
@@ -93,10 +99,31 @@ export async function startInfrastructure(): Promise<Infrastructure> {
   return {
     kind: 'stack',
     env,
+    extra: exported,
     // A stack that was already running (a developer's) is left running.
     stop: async () => {
       if (!wasUp && process.env.METERLINK_KEEP_STACK !== '1')
         await run('bash', [script, 'down'], { cwd: REPO_ROOT, timeout: 120_000 });
     },
   };
+}
+
+/**
+ * Variables of the project's stack beyond InfraEnv (`tools/stack/stack.sh env`: device PKI, the
+ * meters' listener, the broker-credentials mode, the schema owner): from the environment when
+ * they were exported (npm test and the global setup do), else asked from `stack.sh env`. Throws
+ * naming the ones neither has (a stack started by an older stack.sh lacks some).
+ */
+export function stackVariables<const N extends string>(names: readonly N[]): Record<N, string> {
+  const fromEnv = names.map((name) => process.env[name]);
+  if (fromEnv.every(Boolean))
+    return Object.fromEntries(names.map((name, i) => [name, fromEnv[i]!])) as Record<N, string>;
+  const found = parseExports(
+    execFileSync('bash', [join(REPO_ROOT, 'tools', 'stack', 'stack.sh'), 'env'], {
+      encoding: 'utf8',
+    }),
+  );
+  const missing = names.filter((name) => !found[name]);
+  if (missing.length > 0) throw new Error(`stack.sh env does not print ${missing.join(', ')}`);
+  return Object.fromEntries(names.map((name) => [name, found[name]!])) as Record<N, string>;
 }

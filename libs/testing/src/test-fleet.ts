@@ -1,5 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import type { CarrierCatalogue, ManifestLine } from '@meterlink/contracts';
+import {
+  SPEC_SAMPLE_CARRIERS,
+  type CarrierCatalogue,
+  type ManifestLine,
+} from '@meterlink/contracts';
 import { generateEcKeyPair, privateKeyFromJwk, signCompact, type EcJwk } from '@meterlink/jws';
 
 export interface TestMeter {
@@ -10,34 +14,7 @@ export interface TestMeter {
 }
 
 export const TEST_CATALOGUE: CarrierCatalogue = {
-  carriers: [
-    {
-      carrierId: 'carrier-a',
-      name: 'Carrier A',
-      plmns: ['23415'],
-      smdpAddress: 'smdp.carrier-a.example',
-      tariff: {
-        currency: 'EUR',
-        monthlyFeeMinor: 60,
-        perMbMinor: 25,
-        downloadFeeMinor: 150,
-        swapFeeMinor: 20,
-      },
-    },
-    {
-      carrierId: 'carrier-b',
-      name: 'Carrier B',
-      plmns: ['23420'],
-      smdpAddress: 'smdp.carrier-b.example',
-      tariff: {
-        currency: 'EUR',
-        monthlyFeeMinor: 80,
-        perMbMinor: 18,
-        downloadFeeMinor: 100,
-        swapFeeMinor: 0,
-      },
-    },
-  ],
+  carriers: [...SPEC_SAMPLE_CARRIERS],
   regions: [{ region: 'north', carriers: ['carrier-a', 'carrier-b'] }],
 };
 

@@ -1,7 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { CarrierCatalogue, ManifestLine } from '@meterlink/contracts';
+import {
+  SPEC_SAMPLE_CARRIERS,
+  type CarrierCatalogue,
+  type ManifestLine,
+} from '@meterlink/contracts';
 import { generateEcKeyPair, type EcJwk } from '@meterlink/jws';
 
 /**
@@ -18,34 +22,7 @@ export interface BenchMeter {
 export const BENCH_REGION = 'bench';
 
 export const BENCH_CATALOGUE: CarrierCatalogue = {
-  carriers: [
-    {
-      carrierId: 'carrier-a',
-      name: 'Carrier A',
-      plmns: ['23415'],
-      smdpAddress: 'smdp.carrier-a.example',
-      tariff: {
-        currency: 'EUR',
-        monthlyFeeMinor: 60,
-        perMbMinor: 25,
-        downloadFeeMinor: 150,
-        swapFeeMinor: 20,
-      },
-    },
-    {
-      carrierId: 'carrier-b',
-      name: 'Carrier B',
-      plmns: ['23420'],
-      smdpAddress: 'smdp.carrier-b.example',
-      tariff: {
-        currency: 'EUR',
-        monthlyFeeMinor: 80,
-        perMbMinor: 18,
-        downloadFeeMinor: 100,
-        swapFeeMinor: 0,
-      },
-    },
-  ],
+  carriers: [...SPEC_SAMPLE_CARRIERS],
   regions: [{ region: BENCH_REGION, carriers: ['carrier-a', 'carrier-b'] }],
 };
 

@@ -28,7 +28,12 @@ export const INFRA_VARIABLES = [
   'MQTT_INGESTION_USERNAME',
   'MQTT_INGESTION_PASSWORD',
 ] as const;
-export type InfraEnv = Record<(typeof INFRA_VARIABLES)[number], string>;
+/**
+ * Every variable the stack prints (the services need more than the required ones, e.g. the
+ * registry's broker-credentials mode, password file and broker pid file), the required ones
+ * checked.
+ */
+export type InfraEnv = Record<(typeof INFRA_VARIABLES)[number], string> & Record<string, string>;
 
 export class BenchStack {
   readonly dir: string;
@@ -73,7 +78,7 @@ export class BenchStack {
     }
     const missing = INFRA_VARIABLES.filter((name) => !values[name]);
     if (missing.length > 0) throw new Error(`stack.sh env did not print ${missing.join(', ')}`);
-    return Object.fromEntries(INFRA_VARIABLES.map((n) => [n, values[n]!])) as InfraEnv;
+    return values as InfraEnv;
   }
 
   /** Pid of a running infrastructure component (kafka, mosquitto, redis), for CPU accounting. */

@@ -11,7 +11,7 @@ import {
 } from '@meterlink/coverage-domain';
 import { counter, createLogger, gauge } from '@meterlink/observability';
 import { COVERAGE_CONFIG, KAFKA } from '../tokens';
-import { outagePolicyOf, type CoverageConfig } from '../config';
+import { outagePolicyFor, type CoverageConfig } from '../config';
 import { LeadershipService } from '../leadership.service';
 import { PeriodicTask } from '../periodic-task';
 import {
@@ -74,7 +74,8 @@ const STATE_OF: Record<string, 'ok' | 'degraded' | 'lost'> = { o: 'ok', d: 'degr
 export class CorrelateOutagesService {
   private readonly log = createLogger('CorrelateOutages');
   private readonly task: PeriodicTask;
-  private readonly policy: OutagePolicy;
+  /** Outage policies by carrier × region field (the config does not change while running). */
+  private readonly policies = new Map<string, OutagePolicy>();
   private states: Map<string, CarrierStateEntry> | undefined;
   private recoveredAt = 0;
 
@@ -90,7 +91,6 @@ export class CorrelateOutagesService {
     private readonly recovery: PendingRecoveryService,
     private readonly leadership: LeadershipService,
   ) {
-    this.policy = outagePolicyOf(config);
     this.task = new PeriodicTask(
       'outage correlation',
       config.COVERAGE_OUTAGE_EVAL_INTERVAL_MS,
@@ -143,12 +143,27 @@ export class CorrelateOutagesService {
       // A report on an ICCID the platform can't place says nothing about any carrier.
       if (carrierId === 'unknown') continue;
       try {
-        await this.evaluateGroup(field, carrierId, region, sampleOf(c, now, this.config), now);
+        await this.evaluateGroup(
+          field,
+          carrierId,
+          region,
+          sampleOf(c, now, this.policyOf(field, carrierId, region)),
+          now,
+        );
       } catch (error) {
         this.log.warn({ err: error, carrierId, region }, 'carrier evaluation failed; retrying');
       }
     }
     evaluations.inc();
+  }
+
+  private policyOf(field: string, carrierId: string, region: string): OutagePolicy {
+    let policy = this.policies.get(field);
+    if (!policy) {
+      policy = outagePolicyFor(this.config, carrierId, region);
+      this.policies.set(field, policy);
+    }
+    return policy;
   }
 
   private async evaluateGroup(
@@ -164,7 +179,8 @@ export class CorrelateOutagesService {
       await this.carryOn(field, carrierId, region, entry, true);
       return;
     }
-    const decision = evaluateCarrierRegion(entry.state, sample, this.policy, (openedAt) =>
+    const policy = this.policyOf(field, carrierId, region);
+    const decision = evaluateCarrierRegion(entry.state, sample, policy, (openedAt) =>
       stableEventId('outage', carrierId, region, openedAt),
     );
     if (sample.population > 0) {
@@ -264,7 +280,8 @@ export class CorrelateOutagesService {
     region: string,
     outage: OpenOutage,
   ): Promise<boolean> {
-    const sinceS = Math.floor((outage.openedAt - this.policy.windowMs) / 1000);
+    const { windowMs } = this.policyOf(field, carrierId, region);
+    const sinceS = Math.floor((outage.openedAt - windowMs) / 1000);
     let complete = true;
     let restated = 0;
     for (const shard of this.meters.layout.shards) {
@@ -360,10 +377,10 @@ const initialState = (): StoredCarrierState => ({
  * The population an outage is judged on: meters that report often enough to have shown it
  * within the window; all meters only where a carrier has too few of those in the region.
  */
-function sampleOf(c: GroupCounts, now: number, config: CoverageConfig): GroupSample {
+function sampleOf(c: GroupCounts, now: number, policy: OutagePolicy): GroupSample {
   const r = c.responsive;
   const responsive = r.ok + r.degraded + r.lost;
-  if (responsive >= config.COVERAGE_OUTAGE_MIN_POPULATION)
+  if (responsive >= policy.minPopulation)
     return { at: now, population: responsive, unhealthy: r.degraded + r.lost };
   const s = c.slow;
   return {

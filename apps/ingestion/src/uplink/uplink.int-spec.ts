@@ -95,14 +95,36 @@ describe('ingestion uplink', () => {
     ).toEqual([]);
   });
 
-  it('does not let a meter subscribe to another meter’s downlink', async () => {
+  it('does not let a meter read another meter’s downlink', async () => {
     const client = await connect(bob!);
-    // MQTT 5 SUBACK reason code 135 (not authorized), which mqtt.js reports as an error.
-    await expect(
-      client.subscribeAsync(`mtr/v1/${alice!.line.meterId}/down/#`, { qos: 1 }),
-    ).rejects.toThrow(/authori/i);
+    const received: string[] = [];
+    client.on('message', (topic, payload) => received.push(`${topic} ${payload.toString()}`));
+    // With meters in dynsec (BROKER_CREDENTIALS=dynsec) the SUBSCRIBE itself is refused: MQTT 5
+    // SUBACK 135, which mqtt.js reports as an error. With the password file and the broker's
+    // acl_file (the default) any SUBSCRIBE is accepted and read access is checked at delivery.
+    // Either way, nothing of alice's may reach bob.
+    await client
+      .subscribeAsync(`mtr/v1/${alice!.line.meterId}/down/#`, { qos: 1 })
+      .catch((error: unknown) => expect(String(error)).toMatch(/authori/i));
     const own = await client.subscribeAsync(`mtr/v1/${bob!.line.meterId}/down/#`, { qos: 1 });
     expect(own[0]?.qos).toBe(1);
+    const service = await mqtt.connectAsync(infra.MQTT_URL, {
+      clientId: `int-ingestion-downlink-${process.pid}`,
+      username: infra.MQTT_INGESTION_USERNAME,
+      password: infra.MQTT_INGESTION_PASSWORD,
+      protocolVersion: 5,
+      reconnectPeriod: 0,
+    });
+    clients.push(service);
+    // One publisher, so bob's own downlink is delivered after alice's would have been.
+    await service.publishAsync(`mtr/v1/${alice!.line.meterId}/down/esipa`, 'for-alice', { qos: 1 });
+    await service.publishAsync(`mtr/v1/${bob!.line.meterId}/down/esipa`, 'for-bob', { qos: 1 });
+    await eventually(() => received.length > 0, {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+      what: 'bob to get his own downlink',
+    });
+    expect(received).toEqual([`mtr/v1/${bob!.line.meterId}/down/esipa for-bob`]);
   });
 
   it('writes a duplicated or replayed seq to Kafka once', async () => {

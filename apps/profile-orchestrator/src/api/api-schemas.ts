@@ -117,7 +117,9 @@ export const campaignSchema = z.object({
   approvedBy: z.string().optional(),
   createdAt: isoDateTimeSchema,
 });
-export const campaignListSchema = z.object({ campaigns: z.array(campaignSchema) });
+export const campaignListSchema = z.object({
+  items: z.array(campaignSchema).describe('newest first, at most 200'),
+});
 
 export const swapRequestSchema = z.object({ targetCarrierId: carrierIdSchema });
 export const swapAcceptedSchema = z.object({ swapId: z.uuid() });

@@ -106,7 +106,9 @@ export const API_OPERATIONS: ApiOperation[] = [
     ok: { status: 202, description: 'accepted: follow it on the history', body: 'SwapAccepted' },
     errors: {
       404: 'no such meter',
-      409: 'swap_in_progress, already_on_target or target_in_outage',
+      409:
+        'swap_in_progress, already_on_target, target_in_outage, or another refusal of the swap ' +
+        'policy (battery_low, battery_unknown, battery_budget_exhausted, not_under_contract, …)',
       422: 'unknown_carrier or no_enabled_profile',
     },
   },

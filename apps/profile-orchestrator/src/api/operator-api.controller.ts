@@ -73,7 +73,7 @@ export class CampaignsController {
   @Get()
   @RequiresRole('viewer')
   async list(): Promise<z.infer<typeof campaignListSchema>> {
-    return { campaigns: await this.campaigns.list() };
+    return { items: await this.campaigns.list() };
   }
 
   @Get(':campaignId')

@@ -599,14 +599,16 @@ export class CampaignsService {
         );
         let campaignId: string | null = null;
         let outcome: string | null = null;
+        const selector = { region: outage.region, fromCarrierId: outage.carrier_id };
         if (!target) outcome = 'no_target_carrier';
+        else if ((await this.select(client, selector, target)).length === 0) outcome = 'no_meters';
         else {
           campaignId = await this.insertCampaign(
             client,
             {
               name: `outage ${outage.carrier_id} ${outage.region}`,
               reason: `carrier.outage ${outage.outage_id}`,
-              selector: { region: outage.region, fromCarrierId: outage.carrier_id },
+              selector,
               targetCarrierId: target,
               waves: { canarySize: this.config.OUTAGE_CAMPAIGN_CANARY },
             },

@@ -32,6 +32,11 @@ export class ActiveSwapsCache {
     tick();
   }
 
+  /** A swap was just started: look at the meter's traffic now, not after the next refresh. */
+  add(meterId: string): void {
+    this.meters.add(meterId);
+  }
+
   has(meterId: string): boolean {
     return this.meters.has(meterId);
   }

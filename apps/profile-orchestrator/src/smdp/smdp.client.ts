@@ -1,9 +1,19 @@
 import { createHash } from 'node:crypto';
+import type { z } from 'zod';
+import {
+  ES2_PATHS,
+  cancelOrderResponseSchema,
+  confirmOrderResponseSchema,
+  downloadOrderResponseSchema,
+  smdpBaseUrl,
+  type Es2ResponseHeader,
+  type Es2StatusCodeData,
+} from '@meterlink/contracts';
 
 /**
- * ES2+ (eIM/operator → the carrier's SM-DP+), JSON over HTTP as in ISSUE6 contract A. Every call
- * carries a functionCallIdentifier derived from the swap, so a retry after a timeout or a crash
- * gets the answer of the first call instead of a second order.
+ * ES2+ (eIM/operator → the carrier's SM-DP+), JSON over HTTP as in ISSUE6 contract A (schemas in
+ * @meterlink/contracts). Every call carries a functionCallIdentifier derived from the swap, so a
+ * retry after a timeout or a crash gets the answer of the first call instead of a second order.
  */
 export type Es2Outcome<T> =
   | { ok: true; value: T }
@@ -11,13 +21,6 @@ export type Es2Outcome<T> =
   | { ok: false; transient: false; code: string; message?: string }
   /** 5xx, timeout, connection refused, unparsable answer: retry later with the same id. */
   | { ok: false; transient: true; code: string; message?: string };
-
-interface Es2Header {
-  functionExecutionStatus?: {
-    status?: string;
-    statusCodeData?: { subjectCode?: string; reasonCode?: string; message?: string };
-  };
-}
 
 export interface SmdpClientOptions {
   /** e.g. `http://127.0.0.1:3090/{carrierId}` */
@@ -32,37 +35,30 @@ export function functionCallId(swapId: string, fn: string): string {
 }
 
 /** The ES2+ reason of a Failed answer as a stable code (the SGP.22 subject/reason codes joined). */
-function failureCode(data?: {
-  subjectCode?: string;
-  reasonCode?: string;
-  message?: string;
-}): string {
+export function failureCode(data?: Es2StatusCodeData): string {
   if (!data) return 'smdp_failed';
-  // The simulator names the SGP.32 outcome in the message (e.g. `noEligibleProfile`); a real
-  // SM-DP+ gives subject and reason codes (e.g. 8.2.5 / 3.8).
-  if (data.message && /^[a-zA-Z]+$/.test(data.message)) return data.message;
-  return `es2_${data.subjectCode ?? 'x'}_${data.reasonCode ?? 'x'}`;
+  // An SGP.32 outcome named in the message (e.g. `noEligibleProfile`) is the clearest code;
+  // otherwise the subject and reason codes (e.g. 8.2.5 / 3.8).
+  if (/^[a-zA-Z]+$/.test(data.message ?? '')) return data.message!;
+  return `es2_${data.subjectCode}_${data.reasonCode}`;
 }
 
 export class SmdpClient {
   constructor(private readonly options: SmdpClientOptions) {}
 
-  baseUrl(carrierId: string): string {
-    return this.options.urlTemplate.replace('{carrierId}', encodeURIComponent(carrierId));
-  }
-
-  private async call<T>(
+  private async call<T extends { header: Es2ResponseHeader }>(
     carrierId: string,
-    fn: 'downloadOrder' | 'confirmOrder' | 'cancelOrder',
+    fn: keyof typeof ES2_PATHS,
     callId: string,
     body: Record<string, unknown>,
-  ): Promise<Es2Outcome<T & { header: Es2Header }>> {
-    const url = `${this.baseUrl(carrierId)}/gsma/rsp2/es2plus/${fn}`;
+    schema: z.ZodType<T>,
+  ): Promise<Es2Outcome<T>> {
+    const url = `${smdpBaseUrl(this.options.urlTemplate, carrierId)}${ES2_PATHS[fn]}`;
     let res: Response;
     try {
       res = await fetch(url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-admin-protocol': 'gsma/rsp/v2.5.0' },
+        headers: { 'content-type': 'application/json' },
         body: JSON.stringify({
           header: {
             functionRequesterIdentifier: this.options.requesterId,
@@ -82,21 +78,16 @@ export class SmdpClient {
     }
     if (res.status >= 500 || res.status === 429)
       return { ok: false, transient: true, code: `smdp_http_${res.status}` };
-    const text = await res.text().catch(() => '');
-    let parsed: (T & { header: Es2Header }) | undefined;
-    try {
-      parsed = JSON.parse(text) as T & { header: Es2Header };
-    } catch {
-      return { ok: false, transient: true, code: 'smdp_bad_answer' };
-    }
     if (res.status !== 200) return { ok: false, transient: false, code: `smdp_http_${res.status}` };
-    const status = parsed.header?.functionExecutionStatus;
-    if (status?.status === 'Executed-Success') return { ok: true, value: parsed };
+    const parsed = schema.safeParse(await res.json().catch(() => undefined));
+    if (!parsed.success) return { ok: false, transient: true, code: 'smdp_bad_answer' };
+    const status = parsed.data.header.functionExecutionStatus;
+    if (status.status === 'Executed-Success') return { ok: true, value: parsed.data };
     return {
       ok: false,
       transient: false,
-      code: failureCode(status?.statusCodeData),
-      ...(status?.statusCodeData?.message ? { message: status.statusCodeData.message } : {}),
+      code: failureCode(status.statusCodeData),
+      ...(status.statusCodeData?.message ? { message: status.statusCodeData.message } : {}),
     };
   }
 
@@ -105,15 +96,15 @@ export class SmdpClient {
     swapId: string,
     eid: string,
   ): Promise<Es2Outcome<{ iccid: string }>> {
-    const out = await this.call<{ iccid?: string }>(
+    const out = await this.call(
       carrierId,
       'downloadOrder',
       functionCallId(swapId, 'downloadOrder'),
       { eid },
+      downloadOrderResponseSchema,
     );
     if (!out.ok) return out;
-    if (typeof out.value.iccid !== 'string' || !/^[0-9]{18,22}F?$/.test(out.value.iccid))
-      return { ok: false, transient: false, code: 'smdp_bad_iccid' };
+    if (!out.value.iccid) return { ok: false, transient: false, code: 'smdp_bad_iccid' };
     return { ok: true, value: { iccid: out.value.iccid } };
   }
 
@@ -123,15 +114,16 @@ export class SmdpClient {
     eid: string,
     iccid: string,
   ): Promise<Es2Outcome<{ matchingId: string; smdpAddress: string }>> {
-    const out = await this.call<{ matchingId?: string; smdpAddress?: string }>(
+    const out = await this.call(
       carrierId,
       'confirmOrder',
       functionCallId(swapId, 'confirmOrder'),
       { iccid, eid, releaseFlag: true },
+      confirmOrderResponseSchema,
     );
     if (!out.ok) return out;
     const { matchingId, smdpAddress } = out.value;
-    if (typeof matchingId !== 'string' || typeof smdpAddress !== 'string' || !smdpAddress)
+    if (matchingId === undefined || !smdpAddress)
       return { ok: false, transient: false, code: 'smdp_bad_confirmation' };
     return { ok: true, value: { matchingId, smdpAddress } };
   }
@@ -143,12 +135,13 @@ export class SmdpClient {
     iccid: string,
     matchingId: string | null,
   ): Promise<Es2Outcome<object>> {
-    return this.call<object>(carrierId, 'cancelOrder', functionCallId(swapId, 'cancelOrder'), {
-      iccid,
-      eid,
-      matchingId: matchingId ?? '',
-      finalProfileStatusIndicator: 'Available',
-    });
+    return this.call(
+      carrierId,
+      'cancelOrder',
+      functionCallId(swapId, 'cancelOrder'),
+      { iccid, eid, matchingId: matchingId ?? '', finalProfileStatusIndicator: 'Available' },
+      cancelOrderResponseSchema,
+    );
   }
 }
 

@@ -16,13 +16,13 @@ import { createKafka } from '@meterlink/kafka';
 import { privateKeyFromJwk, signCompact } from '@meterlink/jws';
 import {
   ServiceProcess,
+  SmdpSimProcess,
   TopicRecorder,
   eventually,
   infraEnv,
   testMeters,
   type TestMeter,
 } from '@meterlink/testing';
-import { SmdpSimProcess } from './smdp-sim-process';
 
 export type OutboundMessage = EsipaOutboundRecord['message'];
 
@@ -67,7 +67,7 @@ export class OrchestratorHarness {
     smdpPort: number,
     extraEnv: Record<string, string> = {},
   ) {
-    this.smdp = new SmdpSimProcess(smdpPort);
+    this.smdp = new SmdpSimProcess(smdpPort, {}, `int-orch-${port}`);
     const keyFile = join(mkdtempSync(join(tmpdir(), 'meterlink-eim-')), 'eim-key.json');
     this.env = {
       ...this.infra,
@@ -260,7 +260,7 @@ export class OrchestratorHarness {
     count: number,
     options: {
       downloadOnly?: boolean;
-      kind?: 'electricity' | 'gas';
+      kind?: 'electricity' | 'gas' | 'water';
       reportIntervalS?: number;
     } = {},
   ): Promise<TestMeter[]> {
@@ -345,8 +345,27 @@ export class OrchestratorHarness {
     ]);
   }
 
+  /** What a meter's IPA does with an activation code: ES9+ downloadProfile at the SM-DP+. */
+  async download(
+    carrierId: string,
+    eid: string,
+    matchingId: string,
+  ): Promise<{ iccid: string } | { reason: string }> {
+    const res = await fetch(`${this.smdp.baseUrl(carrierId)}/gsma/rsp2/es9plus/downloadProfile`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ eid, matchingId }),
+    });
+    return (await res.json()) as { iccid: string } | { reason: string };
+  }
+
   /** Telemetry seen on a profile, as ingestion writes it to meter.connectivity.v1. */
-  async traffic(meter: TestMeter, iccid: string, carrierId: string): Promise<void> {
+  async traffic(
+    meter: TestMeter,
+    iccid: string,
+    carrierId: string,
+    batteryPct?: number,
+  ): Promise<void> {
     const seq = (this.seqs.get(meter.line.meterId) ?? 0) + 1;
     this.seqs.set(meter.line.meterId, seq);
     const now = new Date().toISOString();
@@ -372,6 +391,7 @@ export class OrchestratorHarness {
           attachFailures: 0,
           bytesUp: 200,
           bytesDown: 40,
+          ...(batteryPct !== undefined ? { batteryPct } : {}),
         } satisfies MeterConnectivityRecord,
       },
     ]);

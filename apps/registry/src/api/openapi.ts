@@ -160,7 +160,7 @@ export const API_OPERATIONS: ApiOperation[] = [
     ok: { status: 201, description: 'issued', body: json('IssuedCertificate') },
     errors: {
       404: 'no such meter',
-      409: 'the meter is not active',
+      409: 'the meter is not active, or its meterId is a service identity of the broker',
       422: 'csr_unsupported_key, csr_bad_signature or csr_subject_mismatch',
       503: 'device PKI not configured',
     },

@@ -2,7 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createPool, type Pool } from '@meterlink/postgres';
-import { Platform, TEST_CATALOGUE, infraEnv, manifestOf, testMeters } from '@meterlink/testing';
+import {
+  Platform,
+  TEST_CATALOGUE,
+  infraEnv,
+  manifestOf,
+  stackVariables,
+  testMeters,
+} from '@meterlink/testing';
 
 interface Meters {
   meters: { meterId: string; region: string; status: string }[];
@@ -14,12 +21,15 @@ describe('registry operator API', () => {
   const infra = infraEnv();
   const viewer = randomBytes(20).toString('hex');
   const operator = randomBytes(20).toString('hex');
+  // Migrations as the schema owner, the service as DATABASE_URL's role (stack.sh env's default).
+  const { DATABASE_OWNER_URL } = stackVariables(['DATABASE_OWNER_URL']);
   const platform = new Platform({
     infra,
     basePort: 4301,
     services: ['registry'],
     logTag: 'int-registry-api',
     extraApiTokens: [`${viewer}:viewer`, `${operator}:operator`],
+    extraEnv: { registry: { DATABASE_OWNER_URL } },
   });
   const region = `api-${randomBytes(3).toString('hex')}`;
   const north = testMeters(3, { region });
@@ -153,12 +163,45 @@ describe('registry operator API', () => {
     await get('/v1/audit?since=yesterday', admin, 400);
   });
 
-  it('refuses in PostgreSQL to change or remove audit entries', async () => {
-    await expect(
-      pool.query(`UPDATE registry.audit_log SET actor = 'someone else'`),
-    ).rejects.toThrow(/append-only/);
-    await expect(pool.query('DELETE FROM registry.audit_log')).rejects.toThrow(/append-only/);
-    await expect(pool.query('TRUNCATE registry.audit_log')).rejects.toThrow(/append-only/);
+  it('refuses the service role to change or remove audit entries, or to lift the triggers', async () => {
+    // `pool` is the registry's own role (DATABASE_URL): it holds no UPDATE, DELETE or TRUNCATE.
+    const changes = [
+      `UPDATE registry.audit_log SET actor = 'someone else'`,
+      'DELETE FROM registry.audit_log',
+      'TRUNCATE registry.audit_log',
+    ];
+    for (const change of changes)
+      await expect(pool.query(change)).rejects.toThrow(/permission denied for table audit_log/);
+    // Nor is it the owner, the only one (but a superuser) who may drop or disable a trigger.
+    for (const lift of [
+      'ALTER TABLE registry.audit_log DISABLE TRIGGER audit_log_no_change',
+      'DROP TRIGGER audit_log_no_change ON registry.audit_log',
+      'ALTER TABLE registry.audit_log OWNER TO CURRENT_USER',
+      'DROP TABLE registry.audit_log',
+    ])
+      await expect(pool.query(lift)).rejects.toThrow(/must be owner of (table|relation) audit_log/);
+    // What it may do: append and read.
+    const { rows: rights } = await pool.query<Record<string, boolean>>(
+      `SELECT ${['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'TRIGGER']
+        .map((p) => `has_table_privilege('registry.audit_log', '${p}') AS "${p}"`)
+        .join(', ')}`,
+    );
+    expect(rights[0]).toEqual({
+      SELECT: true,
+      INSERT: true,
+      UPDATE: false,
+      DELETE: false,
+      TRUNCATE: false,
+      TRIGGER: false,
+    });
+    // The owner, who has every privilege, still meets the triggers.
+    const owner = createPool(DATABASE_OWNER_URL, 'int-registry-api-owner', 1);
+    try {
+      for (const change of changes)
+        await expect(owner.query(change)).rejects.toThrow(/append-only/);
+    } finally {
+      await owner.end();
+    }
     const { rows } = await pool.query<{ n: string }>(
       'SELECT count(*) AS n FROM registry.audit_log WHERE subject = $1',
       [manifestImportId],

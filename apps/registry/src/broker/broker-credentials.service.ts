@@ -123,6 +123,22 @@ export class BrokerCredentialsService {
     if (this.mode === 'password-file') await this.kick(meterId);
   }
 
+  /**
+   * Whether the dynsec plugin knows this name as another identity than the meter's own client
+   * (in dynsec mode: a client with exactly the role `meter:<meterId>`): a service, such as the
+   * ingestion client. The broker authorises a certificate login by its CN through dynsec first,
+   * so a meter certificate with that CN would carry the service's rights.
+   */
+  async isOtherIdentity(meterId: string): Promise<boolean> {
+    const [answer] = await this.dynsec.execute([{ command: 'getClient', username: meterId }]);
+    if (!answer || (answer.error && NOT_FOUND.test(answer.error))) return false;
+    if (answer.error) throw new Error(`broker refused getClient ${meterId}: ${answer.error}`);
+    const roles =
+      (answer.data as { client?: { roles?: { rolename?: string }[] } } | undefined)?.client
+        ?.roles ?? [];
+    return !(roles.length === 1 && roles[0]?.rolename === meterRole(meterId));
+  }
+
   private async kick(meterId: string): Promise<void> {
     const responses = await this.dynsec.execute([
       // No password and no role: for the instant it exists it lets nobody in.

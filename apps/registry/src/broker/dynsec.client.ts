@@ -19,6 +19,8 @@ export type DynsecCommand = Record<string, unknown> & { command: string };
 export interface DynsecResponse {
   command: string;
   error?: string;
+  /** What a get/list command answers. */
+  data?: unknown;
   correlationData?: string;
 }
 

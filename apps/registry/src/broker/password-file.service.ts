@@ -186,6 +186,13 @@ export class PasswordFileService {
     let lines = 0;
     try {
       await client.query('BEGIN READ ONLY');
+      // Registries sharing a database and a broker (tests run several; a rollout may overlap two)
+      // render one at a time, each from a snapshot taken once it holds the lock, and keep it
+      // until the broker took its file: a file is never replaced by one from an older snapshot,
+      // nor before its own canary got in.
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [
+        `registry.password-file:${file}`,
+      ]);
       await client.query(
         `DECLARE password_lines NO SCROLL CURSOR FOR
            SELECT meter_id || ':' || broker_verifier AS line FROM registry.meters
@@ -214,9 +221,9 @@ export class PasswordFileService {
           this.log.warn({ err: error, file }, 'could not keep the password file owner'),
         );
       await rename(tmp, file);
-      await client.query('COMMIT');
       await reloadBroker(this.config.MQTT_BROKER_PID_FILE, this.log);
       await this.untilBrokerAccepts(canary);
+      await client.query('COMMIT');
       return lines;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);

@@ -42,6 +42,8 @@ export function toHttp(error: unknown): unknown {
       return new NotFoundException(error.message);
     case 'meter_not_active':
       return new ConflictException(error.message);
+    case 'meter_id_reserved':
+      return new ConflictException({ code: error.code, message: error.message });
     case 'csr_malformed':
       return new BadRequestException({ code: error.code, message: error.message });
     case 'csr_bad_signature':

@@ -1,19 +1,18 @@
-import { execFileSync } from 'node:child_process';
 import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { TOPICS, type MeterReadingRecord } from '@meterlink/contracts';
 import { ECDSA_P256, nodeCrypto, x509 } from '@meterlink/device-pki';
 import { createKafka } from '@meterlink/kafka';
 import {
   Platform,
-  REPO_ROOT,
   TEST_CATALOGUE,
   TopicRecorder,
+  dynsecAdmin,
   eventually,
   infraEnv,
   manifestOf,
+  stackVariables,
   telemetryMessage,
   testMeters,
   type TestMeter,
@@ -26,26 +25,6 @@ const PKI_VARIABLES = [
   'DEVICE_CRL_FILE',
   'MQTT_BROKER_PID_FILE',
 ] as const;
-type PkiEnv = Record<(typeof PKI_VARIABLES)[number], string>;
-
-/**
- * The TLS listener and the device CA come from the project's stack: from the environment when
- * `stack.sh env` was exported (npm test does), else asked from `stack.sh env` directly.
- */
-function pkiEnv(): PkiEnv {
-  const fromEnv = PKI_VARIABLES.map((name) => process.env[name]);
-  if (fromEnv.every(Boolean))
-    return Object.fromEntries(PKI_VARIABLES.map((name, i) => [name, fromEnv[i]!])) as PkiEnv;
-  const text = execFileSync('bash', [join(REPO_ROOT, 'tools', 'stack', 'stack.sh'), 'env'], {
-    encoding: 'utf8',
-  });
-  const found = Object.fromEntries(
-    [...text.matchAll(/^export ([A-Z_]+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!]),
-  );
-  const missing = PKI_VARIABLES.filter((name) => !found[name]);
-  if (missing.length > 0) throw new Error(`stack.sh env does not print ${missing.join(', ')}`);
-  return found as PkiEnv;
-}
 
 interface MeterKey {
   keyPem: string;
@@ -99,7 +78,7 @@ interface Issued {
  */
 describe('device certificates and the broker TLS listener', () => {
   const infra = infraEnv();
-  const pki = pkiEnv();
+  const pki = stackVariables(PKI_VARIABLES);
   const caPem = readFileSync(pki.MQTT_CA_FILE, 'utf8');
   const viewerToken = randomBytes(20).toString('hex');
   const operatorToken = randomBytes(20).toString('hex');
@@ -224,6 +203,29 @@ describe('device certificates and the broker TLS listener', () => {
     expect(list.certificates).toEqual([]);
   });
 
+  it('issues no certificate whose CN is a service identity of the broker (409)', async () => {
+    // A broker client that is not a meter's, as the ingestion service's is; and a meter that a
+    // manifest gave the same name.
+    const [service] = testMeters(1);
+    const serviceName = service!.line.meterId;
+    const created = await dynsecAdmin(infra, [
+      { command: 'createClient', username: serviceName, password: randomBytes(18).toString('hex') },
+    ]);
+    expect(created[0]?.error).toBeUndefined();
+    try {
+      expect(await platform.importManifest({ ndjson: manifestOf([service!]) })).toMatchObject({
+        imported: 1,
+      });
+      const key = await meterKey(serviceName);
+      const res = await call('POST', `/v1/meters/${serviceName}/certificates`, { csr: key.csrPem });
+      expect(res.status).toBe(409);
+      expect(await res.json()).toMatchObject({ code: 'meter_id_reserved' });
+    } finally {
+      await dynsecAdmin(infra, [{ command: 'deleteClient', username: serviceName }]);
+      await call('POST', `/v1/meters/${serviceName}/decommission`);
+    }
+  });
+
   it('lets a meter with its certificate publish over TLS: PUBACKed and in Kafka for its own topic, refused (135) on another meter’s', async () => {
     const key = await meterKey(alice!.line.meterId);
     const cert = await issue(alice!, key);
@@ -283,12 +285,16 @@ describe('device certificates and the broker TLS listener', () => {
     expect(listed.certificates.map((c) => c.status).sort()).toEqual(['active', 'revoked']);
   });
 
-  it('revokes the certificates of a decommissioned meter, issues it none, and keeps revocations across restarts', async () => {
+  it('closes the TLS session of a decommissioned meter at once, revokes its certificates, issues it none, and keeps revocations across restarts', async () => {
     const key = await meterKey(dave!.line.meterId);
     const cert = await issue(dave!, key);
-    (await connectTls(dave!, key, cert)).end(true);
+    const client = await connectTls(dave!, key, cert);
+    await client.publishAsync(up(dave!), JSON.stringify(telemetryMessage(dave!, 1)), { qos: 1 });
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
     const res = await call('POST', `/v1/meters/${dave!.line.meterId}/decommission`);
     expect(res.status).toBe(200);
+    // The connection it had open does not outlive the decommission call's answer.
+    await closed;
     expect((await crlNow()).findRevoked(cert.serialNumber)?.reason).toBe(
       x509.X509CrlReason.cessationOfOperation,
     );

@@ -16,6 +16,7 @@ import { REGISTRY_CONFIG } from '../tokens';
 import type { RegistryConfig } from '../config';
 import { MetersRepository } from '../meters/meters.repository';
 import { BrokerCredentialsService } from '../broker/broker-credentials.service';
+import { PasswordFileService } from '../broker/password-file.service';
 import { AuditLogRepository } from '../audit/audit-log.repository';
 import { DEVICE_CA_STORE } from './device-ca.tokens';
 import {
@@ -29,6 +30,7 @@ export type DeviceCertificateErrorCode =
   | 'pki_disabled'
   | 'meter_not_found'
   | 'meter_not_active'
+  | 'meter_id_reserved'
   | Exclude<DevicePkiErrorCode, 'ca_invalid'>;
 
 export class DeviceCertificateError extends Error {
@@ -98,6 +100,7 @@ export class DeviceCertificatesService {
     private readonly meters: MetersRepository,
     private readonly crl: CrlPublisherService,
     private readonly broker: BrokerCredentialsService,
+    private readonly passwordFile: PasswordFileService,
     private readonly audit: AuditLogRepository,
   ) {}
 
@@ -118,6 +121,11 @@ export class DeviceCertificatesService {
       throw new DeviceCertificateError(
         'meter_not_active',
         `meter ${meterId} is ${meter.record.status}`,
+      );
+    if (await this.broker.isOtherIdentity(meterId))
+      throw new DeviceCertificateError(
+        'meter_id_reserved',
+        `${meterId} is a broker identity of its own (a service's): no certificate with that CN`,
       );
     let publicKey;
     try {
@@ -204,6 +212,11 @@ export class DeviceCertificatesService {
     if (this.store && (revoked.length > 0 || this.crl.stale)) await this.crl.publish();
     else if (revoked.length > 0)
       this.log.warn({ meterId }, 'device PKI not configured: no CRL carries this revocation');
+    // SIGHUP only asks the broker to re-read the CRL: a meter disconnected before it has could
+    // log in again with the revoked certificate and keep that connection. In password-file mode
+    // a password file write is the barrier: it resolves once the broker ran a reload that started
+    // after it (its canary got in), and that reload read this CRL too. (Not in dynsec mode.)
+    await this.passwordFile.render();
     await this.broker.disconnect(meterId);
     return { revoked };
   }

@@ -59,11 +59,28 @@ export class KafkajsSender implements RecordSender {
 type PlatformaticModule = typeof import('@platformatic/kafka');
 type PlatformaticProducer = InstanceType<PlatformaticModule['Producer']>;
 
+// kafkajs ships no types for its murmur2; it is the Java client's hash.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const murmur2 = require('kafkajs/src/producer/partitioners/default/murmur2') as (
+  key: Buffer | string,
+) => number;
+
+/**
+ * The partition of a key as the Java client and kafkajs's default partitioner compute it:
+ * murmur2 with the sign bit masked (the result is then taken modulo the partition count).
+ * @platformatic/kafka's own default uses `>>> 0` instead of the mask and so puts about half of
+ * all keys on another partition, which would reorder a meter's records whenever the client
+ * changes and split the partition→meter mapping the coverage monitor relies on.
+ */
+export function javaCompatiblePartition(key: Buffer | string): number {
+  return murmur2(key) & 0x7fffffff;
+}
+
 /**
  * @platformatic/kafka, loaded only when chosen: it is an ES module, which Node 20.19+ can require
  * but Jest's module loader cannot, so the unit tests of everything importing this library never
- * touch it. Its default partitioner is murmur2 like kafkajs's (Java-compatible), so switching
- * clients keeps each key on its partition.
+ * touch it. It is given the Java-compatible partitioner, so switching clients keeps each key on
+ * its partition.
  */
 export class PlatformaticSender implements RecordSender {
   private producer: PlatformaticProducer | undefined;
@@ -82,6 +99,8 @@ export class PlatformaticSender implements RecordSender {
       acks: -1,
       autocreateTopics: false,
       serializers: stringSerializers,
+      partitioner: (_message: unknown, key: Buffer | undefined) =>
+        key ? javaCompatiblePartition(key) : 0,
     }) as unknown as PlatformaticProducer;
     await this.producer.metadata({ topics: [] });
   }

@@ -81,34 +81,20 @@ export function nextStep(
   const lastIndex = campaign.waves.length - 1;
   const last = campaign.waves[lastIndex];
   const assigned = sum(campaign.waves);
+  // The latest wave's gate, unless an operator accepted its verdict.
+  const verdict = last && !acknowledged(lastIndex) ? evaluateWave(last, config.gate) : undefined;
   if (assigned >= campaign.meterCount) {
     const openIndex = campaign.waves.findIndex((w) => gateFacts(w, config.gate).open > 0);
     if (openIndex >= 0)
       return { action: 'wait', reason: 'waves_in_progress', waveIndex: openIndex };
-    if (last && !acknowledged(lastIndex)) {
-      const verdict = evaluateWave(last, config.gate);
-      if (verdict.verdict === 'pause')
-        return {
-          action: 'pause',
-          reason: verdict.reason,
-          waveIndex: lastIndex,
-          facts: verdict.facts,
-        };
-    }
-    return { action: 'complete' };
+    // Every wave settled: only the last wave's pause stands between the campaign and completion.
+    if (verdict?.verdict !== 'pause') return { action: 'complete' };
   }
-
-  if (last && !acknowledged(lastIndex)) {
-    const verdict = evaluateWave(last, config.gate);
-    if (verdict.verdict === 'pause')
-      return {
-        action: 'pause',
-        reason: verdict.reason,
-        waveIndex: lastIndex,
-        facts: verdict.facts,
-      };
-    if (verdict.verdict === 'wait')
-      return { action: 'wait', reason: verdict.reason, waveIndex: lastIndex, facts: verdict.facts };
+  if (verdict && verdict.verdict !== 'continue') {
+    const held = { waveIndex: lastIndex, facts: verdict.facts };
+    return verdict.verdict === 'pause'
+      ? { action: 'pause', reason: verdict.reason, ...held }
+      : { action: 'wait', reason: verdict.reason, ...held };
   }
   const index = campaign.waves.length;
   return {

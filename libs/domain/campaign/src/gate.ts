@@ -14,6 +14,14 @@ export interface WaveCounts {
   cancelled: number;
 }
 
+/** A wave's counts: `size` meters, nothing settled unless said. */
+export function waveCounts(
+  size: number,
+  counts: Partial<Omit<WaveCounts, 'size'>> = {},
+): WaveCounts {
+  return { size, completed: 0, rolledBack: 0, failed: 0, expired: 0, cancelled: 0, ...counts };
+}
+
 export interface GateConfig {
   /** completed / outcomes must be at least this for the next wave to start (0..1). */
   successRateGate: number;

@@ -2,7 +2,10 @@ import {
   DEFAULT_OUTAGE_POLICY,
   emptyCarrierRegionState,
   evaluateCarrierRegion,
+  outagePolicyProblems,
+  resolveOutagePolicy,
   type CarrierEvent,
+  type OutageOverride,
   type CarrierRegionState,
   type OutagePolicy,
 } from './outage';
@@ -168,5 +171,66 @@ describe('carrier × region outage correlation', () => {
     const once = feed([[69, 1_000, 100]], start).state.baseline!;
     expect(everyMinute).toBeCloseTo(once, 3);
     expect(once).toBeCloseTo(0.1 * (1 - Math.pow(2, -(60 * MIN) / (6 * HOUR))), 3);
+  });
+});
+
+describe('outage policy per region and carrier', () => {
+  const overrides: OutageOverride[] = [
+    { region: 'rural', policy: { minPopulation: 8, minAffected: 4 } },
+    { carrierId: 'carrier-a', policy: { minAffected: 12, recoveryHoldMs: 10 * MIN } },
+    { region: 'rural', carrierId: 'carrier-a', policy: { minAffected: 6 } },
+    { region: 'city', policy: { entryExcess: 0.35, entryRise: undefined } },
+  ];
+
+  it('applies overrides from the least to the most specific', () => {
+    expect(resolveOutagePolicy('carrier-b', 'north', policy, overrides)).toEqual(policy);
+    expect(resolveOutagePolicy('carrier-b', 'rural', policy, overrides)).toEqual({
+      ...policy,
+      minPopulation: 8,
+      minAffected: 4,
+    });
+    expect(resolveOutagePolicy('carrier-a', 'north', policy, overrides)).toEqual({
+      ...policy,
+      minAffected: 12,
+      recoveryHoldMs: 10 * MIN,
+    });
+    // carrier and region beat region, which beats carrier, whatever the order given.
+    for (const order of [overrides, [...overrides].reverse()])
+      expect(resolveOutagePolicy('carrier-a', 'rural', policy, order)).toEqual({
+        ...policy,
+        minPopulation: 8,
+        minAffected: 6,
+        recoveryHoldMs: 10 * MIN,
+      });
+  });
+
+  it('keeps the base where an override leaves a field undefined', () => {
+    expect(resolveOutagePolicy('carrier-b', 'city', policy, overrides)).toEqual({
+      ...policy,
+      entryExcess: 0.35,
+    });
+  });
+
+  it('lets a small rural population open an outage that the defaults would ignore', () => {
+    const rural = resolveOutagePolicy('carrier-b', 'rural', policy, overrides);
+    // 10 meters, all healthy for an hour, then 6 of them lost within 5 minutes.
+    const samples: [number, number, number][] = [
+      ...Array.from({ length: 60 }, (_, m): [number, number, number] => [m, 10, 0]),
+      [61, 10, 3],
+      [63, 10, 6],
+    ];
+    expect(feed(samples).events).toEqual([]);
+    expect(feed(samples, emptyCarrierRegionState(), rural).events.map((e) => e.type)).toEqual([
+      'carrier.outage',
+    ]);
+  });
+
+  it('accepts the defaults and names what would make a policy unable to open or heal', () => {
+    expect(outagePolicyProblems(policy)).toEqual([]);
+    expect(outagePolicyProblems({ ...policy, exitExcess: 0.3 })).toEqual([
+      'exitExcess (0.3) must be below entryExcess (0.2)',
+    ]);
+    expect(outagePolicyProblems({ ...policy, entryRise: 0.5 })).toHaveLength(1);
+    expect(outagePolicyProblems({ ...policy, minAffected: 30 })).toHaveLength(1);
   });
 });

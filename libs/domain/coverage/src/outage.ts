@@ -43,6 +43,61 @@ export const DEFAULT_OUTAGE_POLICY: OutagePolicy = {
   recoveryHoldMs: 5 * 60_000,
 };
 
+/**
+ * A configured outage policy for one region and/or one carrier (all when absent). Regions differ:
+ * a dense city with a few dominant sites loses many meters at once without a carrier fault,
+ * while a rural region has so few meters per carrier that the default minimum population never
+ * fills. More specific overrides win: carrier and region, then region, then carrier.
+ */
+export interface OutageOverride {
+  region?: string | undefined;
+  carrierId?: string | undefined;
+  policy: Partial<OutagePolicy>;
+}
+
+function outageSpecificity(o: OutageOverride): number {
+  return (o.region !== undefined ? 2 : 0) + (o.carrierId !== undefined ? 1 : 0);
+}
+
+/** The outage policy of one carrier in one region: the base, then the matching overrides. */
+export function resolveOutagePolicy(
+  carrierId: string,
+  region: string,
+  base: OutagePolicy,
+  overrides: readonly OutageOverride[] = [],
+): OutagePolicy {
+  const matching = overrides
+    .filter(
+      (o) =>
+        (o.region === undefined || o.region === region) &&
+        (o.carrierId === undefined || o.carrierId === carrierId),
+    )
+    .sort((a, b) => outageSpecificity(a) - outageSpecificity(b));
+  let policy = { ...base };
+  for (const o of matching)
+    policy = {
+      ...policy,
+      ...Object.fromEntries(Object.entries(o.policy).filter(([, v]) => v !== undefined)),
+    };
+  return policy;
+}
+
+/** What is wrong with an outage policy (empty when usable): it must be able to open and heal. */
+export function outagePolicyProblems(policy: OutagePolicy): string[] {
+  const problems: string[] = [];
+  if (!(policy.exitExcess < policy.entryExcess))
+    problems.push(
+      `exitExcess (${policy.exitExcess}) must be below entryExcess (${policy.entryExcess})`,
+    );
+  if (policy.entryRise > policy.entryExcess)
+    problems.push(`entryRise (${policy.entryRise}) cannot exceed entryExcess (${policy.entryExcess})`);
+  if (policy.minAffected > policy.minPopulation)
+    problems.push(
+      `minAffected (${policy.minAffected}) cannot exceed minPopulation (${policy.minPopulation})`,
+    );
+  return problems;
+}
+
 /** Samples kept per window: the resolution of "within the window". */
 export const SAMPLES_PER_WINDOW = 15;
 

@@ -276,6 +276,32 @@ function assess(
   return { scope, class: cls, samples, unhealthyShare, medianRsrpDbm };
 }
 
+/** A carrier's assessment in the meter's cell and in its region. */
+function assessScopes(
+  coverage: CoverageObservations,
+  carrierId: string,
+  config: ChooseTargetConfig,
+  maxUnhealthyShare: number,
+  adjust: (stats: CarrierCoverageStats | undefined) => CarrierCoverageStats | undefined = (s) => s,
+): { cell: ScopeAssessment; region: ScopeAssessment } {
+  return {
+    cell: assess(
+      'cell',
+      adjust(coverage.cell[carrierId]),
+      config.minSamplesCell,
+      maxUnhealthyShare,
+      config.minMedianRsrpDbm,
+    ),
+    region: assess(
+      'region',
+      adjust(coverage.region[carrierId]),
+      config.minSamplesRegion,
+      maxUnhealthyShare,
+      config.minMedianRsrpDbm,
+    ),
+  };
+}
+
 /** The current carrier's stats without this meter, which is one of its unhealthy meters. */
 function withoutThisMeter(
   stats: CarrierCoverageStats | undefined,
@@ -392,19 +418,11 @@ export function chooseTarget(
     const profile = input.profiles.find((p) => p.carrierId === carrierId && p.state === 'disabled');
     const needsDownload = profile === undefined;
     const preference = input.regionCarriers.indexOf(carrierId);
-    const cell = assess(
-      'cell',
-      input.coverage.cell[carrierId],
-      config.minSamplesCell,
+    const { cell, region } = assessScopes(
+      input.coverage,
+      carrierId,
+      config,
       config.maxUnhealthyShare,
-      config.minMedianRsrpDbm,
-    );
-    const region = assess(
-      'region',
-      input.coverage.region[carrierId],
-      config.minSamplesRegion,
-      config.maxUnhealthyShare,
-      config.minMedianRsrpDbm,
     );
     const tariff = input.tariffs[carrierId];
     const monthly = tariff
@@ -440,24 +458,16 @@ export function chooseTarget(
   );
 
   const signal = cause.kind === 'meter.degraded' || cause.kind === 'meter.lost' ? cause.kind : null;
+  // The current carrier's other meters: this one is discounted, and "fine" is stricter than "not poor".
   const peers =
     current && signal
-      ? {
-          cell: assess(
-            'cell',
-            withoutThisMeter(input.coverage.cell[current.carrierId], signal),
-            config.minSamplesCell,
-            config.peersFineMaxUnhealthyShare,
-            config.minMedianRsrpDbm,
-          ),
-          region: assess(
-            'region',
-            withoutThisMeter(input.coverage.region[current.carrierId], signal),
-            config.minSamplesRegion,
-            config.peersFineMaxUnhealthyShare,
-            config.minMedianRsrpDbm,
-          ),
-        }
+      ? assessScopes(
+          input.coverage,
+          current.carrierId,
+          config,
+          config.peersFineMaxUnhealthyShare,
+          (stats) => withoutThisMeter(stats, signal),
+        )
       : null;
 
   const facts: DecisionFacts = {

@@ -1,2 +1,3 @@
 export * from './decide-swap';
 export * from './choose-target';
+export * from './coverage-stats';

@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { stackVariables } from '@meterlink/testing';
 import { BenchBroker } from './broker';
 import { callRegistry, metricByLabel } from './http';
 import { BENCH_IMPORT_CATALOGUE, BenchManifest } from './manifest';
@@ -28,21 +29,7 @@ const log = (line: string): void => {
 };
 
 /** The infrastructure from the environment, else from `stack.sh env` (METERLINK_STACK_DIR). */
-function infrastructure(): Infra {
-  const fromEnv = INFRA.map((name) => process.env[name]);
-  if (fromEnv.every(Boolean))
-    return Object.fromEntries(INFRA.map((name, i) => [name, fromEnv[i]!])) as Infra;
-  const text = execFileSync('bash', [join(REPO_ROOT, 'tools', 'stack', 'stack.sh'), 'env'], {
-    encoding: 'utf8',
-  });
-  const found = Object.fromEntries(
-    [...text.matchAll(/^export ([A-Z_]+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!]),
-  );
-  const missing = INFRA.filter((name) => !found[name]);
-  if (missing.length > 0)
-    throw new Error(`no ${missing.join(', ')}: start the stack (npm run stack -- up) first`);
-  return found as Infra;
-}
+const infrastructure = (): Infra => stackVariables(INFRA);
 
 /** CPU seconds (user + system) a process has used, from /proc/<pid>/stat. */
 async function cpuSeconds(pid: number): Promise<number> {
@@ -170,7 +157,27 @@ async function main(): Promise<void> {
   try {
     let mqttUrl = infra.MQTT_URL;
     let brokerEnv: Record<string, string> = { BROKER_CREDENTIALS: 'dynsec' };
-    if (options.broker === 'password-file') {
+    if (options.broker === 'stack') {
+      const stack = stackVariables([
+        'BROKER_CREDENTIALS',
+        'MQTT_PASSWORD_FILE',
+        'MQTT_BROKER_PID_FILE',
+        'MQTT_METER_URL',
+        'DATABASE_OWNER_URL',
+      ]);
+      if (stack.BROKER_CREDENTIALS !== 'password-file')
+        throw new Error(
+          `the stack's broker has no password file (stack.sh env: BROKER_CREDENTIALS=${stack.BROKER_CREDENTIALS}); restart it: stack.sh stop mosquitto && stack.sh up`,
+        );
+      mqttUrl = stack.MQTT_METER_URL;
+      brokerEnv = {
+        BROKER_CREDENTIALS: 'password-file',
+        MQTT_PASSWORD_FILE: stack.MQTT_PASSWORD_FILE,
+        MQTT_BROKER_PID_FILE: stack.MQTT_BROKER_PID_FILE,
+        DATABASE_OWNER_URL: stack.DATABASE_OWNER_URL,
+      };
+      log(`the stack's broker: password file ${stack.MQTT_PASSWORD_FILE}, meters on ${mqttUrl}`);
+    } else if (options.broker === 'password-file') {
       broker = new BenchBroker(join(runDir, 'broker'));
       await broker.start();
       cleanup.push(() => broker!.stop());

@@ -1,11 +1,11 @@
 import { parseOptions, UsageError } from './options';
 
 describe('bench:import options', () => {
-  it('defaults to 100,000 meters streamed to the REST API with the password-file broker', () => {
+  it('defaults to 100,000 meters streamed to the REST API in the default broker mode of the stack', () => {
     expect(parseOptions([])).toMatchObject({
       meters: 100_000,
       via: 'rest',
-      broker: 'password-file',
+      broker: 'stack',
       port: 4390,
       probes: 3,
       again: false,

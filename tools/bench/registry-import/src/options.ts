@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 
 export type ImportPath = 'rest' | 'cli';
-export type BrokerMode = 'password-file' | 'dynsec';
+export type BrokerMode = 'stack' | 'password-file' | 'dynsec';
 
 export interface ImportBenchOptions {
   meters: number;
@@ -31,11 +31,14 @@ environment (KAFKA_BROKERS, DATABASE_URL, MQTT_URL, MQTT_ADMIN_*), or asks tools
   --meters N             manifest lines (unique meters per run)                  default 100000
   --via rest|cli         stream the manifest to POST /v1/imports/manifest, or run the registry
                          CLI (registry-cli import-manifest FILE) on a file written first  default rest
-  --broker password-file|dynsec
+  --broker stack|password-file|dynsec
+                         stack: the stack's broker as stack.sh env sets the registry up (the
+                         default mode: BROKER_CREDENTIALS=password-file, the stack's password file,
+                         migrations as the schema owner); meters probed on its meters' listener;
                          password-file: a Mosquitto of the bench's own with password_file and the
                          acl_file patterns (BROKER_CREDENTIALS=password-file);
                          dynsec: the stack's broker, one dynsec client and role per meter
-                                                                                  default password-file
+                                                                                  default stack
   --batch-size N         IMPORT_BATCH_SIZE of the registry                       default: the registry's
   --probes N             meters checked over MQTT after the import               default 3
   --again                import the same manifest a second time (all lines unchanged)
@@ -76,9 +79,9 @@ export function parseOptions(argv: string[]): ImportBenchOptions | 'help' {
   if (values.help) return 'help';
   const via = values.via ?? 'rest';
   if (via !== 'rest' && via !== 'cli') throw new UsageError('--via must be rest or cli');
-  const broker = values.broker ?? 'password-file';
-  if (broker !== 'password-file' && broker !== 'dynsec')
-    throw new UsageError('--broker must be password-file or dynsec');
+  const broker = values.broker ?? 'stack';
+  if (broker !== 'stack' && broker !== 'password-file' && broker !== 'dynsec')
+    throw new UsageError('--broker must be stack, password-file or dynsec');
   const registryEnv: Record<string, string> = {};
   for (const pair of values['registry-env'] ?? []) {
     const cut = pair.indexOf('=');
