@@ -154,13 +154,13 @@ export class OrchestratorApi {
   }
 
   async campaigns(): Promise<CampaignView[]> {
-    const body = await this.ok<{ campaigns: CampaignView[] }>(
+    const body = await this.ok<{ items: CampaignView[] }>(
       'GET',
       '/v1/campaigns',
       undefined,
       'viewer',
     );
-    return body.campaigns;
+    return body.items;
   }
 
   campaign(id: string): Promise<CampaignView> {
