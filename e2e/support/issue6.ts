@@ -154,13 +154,13 @@ export class OrchestratorApi {
   }
 
   async campaigns(): Promise<CampaignView[]> {
-    const body = await this.ok<{ campaigns: CampaignView[] }>(
+    const body = await this.ok<{ items: CampaignView[] }>(
       'GET',
       '/v1/campaigns',
       undefined,
       'viewer',
     );
-    return body.campaigns;
+    return body.items;
   }
 
   campaign(id: string): Promise<CampaignView> {
@@ -277,7 +277,8 @@ export async function startFleet(
   const simulator = new FleetSimulator({
     scenario,
     stateDir,
-    mqttUrl: stack.infra.MQTT_URL,
+    // The meters' own listener where the stack has one (password-file credentials), else the one.
+    mqttUrl: process.env.MQTT_METER_URL ?? stack.infra.MQTT_URL,
     eimJwks: `${stack.platform.service('profile-orchestrator').baseUrl}/eim/jwks.json`,
     smdpUrlTemplate: stack.smdp.urlTemplate,
     durationS: 0,

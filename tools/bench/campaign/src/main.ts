@@ -1,6 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, createWriteStream, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -159,16 +159,23 @@ class SimProcess {
   }
 }
 
-async function runNode(args: string[], logFile: string): Promise<void> {
-  const child = spawn(process.execPath, args, {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const out = createWriteStream(logFile, { flags: 'a' });
-  child.stdout.pipe(out);
-  child.stderr.pipe(out);
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  if (code !== 0) throw new Error(`${args.join(' ')} exited with ${code}; see ${logFile}`);
+/**
+ * Runs a node script to completion, its output in a log file. A run that has not finished by the
+ * deadline is killed and tried again: the fleet generator has been seen to stall (a futex wait in
+ * its first second, not reproduced outside this harness) on this busy box.
+ */
+async function runNode(args: string[], logFile: string, deadlineMs: number): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const fd = openSync(logFile, 'a');
+    const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    const timer = setTimeout(() => child.kill('SIGKILL'), deadlineMs);
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    clearTimeout(timer);
+    if (code === 0) return;
+    if (attempt >= 3) throw new Error(`${args.join(' ')} exited with ${code}; see ${logFile}`);
+    log(`${args[1] ?? args[0]} did not finish (exit ${code}); attempt ${attempt + 1}`);
+  }
 }
 
 async function main(): Promise<void> {
@@ -267,6 +274,7 @@ async function main(): Promise<void> {
     await runNode(
       [simMain, 'generate', '--scenario', scenarioFile, '--out', stateDir, '--tag', tag],
       join(runDir, 'sim-generate.log'),
+      Math.max(30_000, o.meters * 10),
     );
     await platform.importCatalogue(join(stateDir, 'carriers.json'));
     let started = Date.now();
