@@ -40,5 +40,7 @@ describe('coverage-monitor outage overrides (COVERAGE_OUTAGE_OVERRIDES)', () => 
       'carrier (any) in region x: exitExcess (0.5) must be below entryExcess (0.2)',
     ]);
     expect(problems('[{"carrierId":"c","minAffected":5}]')).toEqual([]);
+    // Switching correlation off for a region is allowed.
+    expect(problems('[{"region":"x","minAffected":1000000}]')).toEqual([]);
   });
 });

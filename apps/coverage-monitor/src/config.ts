@@ -158,7 +158,7 @@ export const coverageConfigSchema = z
             message: `${kind} meters in ${region}: ${problem}`,
           });
       }
-    // Every outage policy an override makes (and the base) must be able to open and heal.
+    // Every outage policy an override makes (and the base) must be able to heal once open.
     const base = outagePolicyOf(config);
     const groups: [string, string][] = [
       ['(any)', '(any)'],

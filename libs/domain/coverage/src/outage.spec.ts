@@ -225,12 +225,13 @@ describe('outage policy per region and carrier', () => {
     ]);
   });
 
-  it('accepts the defaults and names what would make a policy unable to open or heal', () => {
+  it('refuses a policy whose outages could never heal, and lets one switch correlation off', () => {
     expect(outagePolicyProblems(policy)).toEqual([]);
     expect(outagePolicyProblems({ ...policy, exitExcess: 0.3 })).toEqual([
       'exitExcess (0.3) must be below entryExcess (0.2)',
     ]);
-    expect(outagePolicyProblems({ ...policy, entryRise: 0.5 })).toHaveLength(1);
-    expect(outagePolicyProblems({ ...policy, minAffected: 30 })).toHaveLength(1);
+    expect(outagePolicyProblems({ ...policy, exitExcess: 0.2 })).toHaveLength(1);
+    // More affected meters than any population: never opens, which is how tests switch it off.
+    expect(outagePolicyProblems({ ...policy, minAffected: 1_000_000 })).toEqual([]);
   });
 });

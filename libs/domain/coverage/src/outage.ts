@@ -82,20 +82,14 @@ export function resolveOutagePolicy(
   return policy;
 }
 
-/** What is wrong with an outage policy (empty when usable): it must be able to open and heal. */
+/**
+ * What is wrong with an outage policy (empty when usable): an outage that opened must be able to
+ * heal. (One that can never open, e.g. more affected meters than any population, is a legitimate
+ * way to switch correlation off for a region or carrier.)
+ */
 export function outagePolicyProblems(policy: OutagePolicy): string[] {
-  const problems: string[] = [];
-  if (!(policy.exitExcess < policy.entryExcess))
-    problems.push(
-      `exitExcess (${policy.exitExcess}) must be below entryExcess (${policy.entryExcess})`,
-    );
-  if (policy.entryRise > policy.entryExcess)
-    problems.push(`entryRise (${policy.entryRise}) cannot exceed entryExcess (${policy.entryExcess})`);
-  if (policy.minAffected > policy.minPopulation)
-    problems.push(
-      `minAffected (${policy.minAffected}) cannot exceed minPopulation (${policy.minPopulation})`,
-    );
-  return problems;
+  if (policy.exitExcess < policy.entryExcess) return [];
+  return [`exitExcess (${policy.exitExcess}) must be below entryExcess (${policy.entryExcess})`];
 }
 
 /** Samples kept per window: the resolution of "within the window". */
