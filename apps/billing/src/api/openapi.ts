@@ -3,6 +3,7 @@ import { billingPeriodSchema, carrierIdSchema, meterIdSchema } from '@meterlink/
 import {
   buildOpenApiDocument as buildDocument,
   jsonBody,
+  openApiOperation,
   type ApiBody,
   type ApiOperation as Operation,
   type JsonObject,
@@ -91,15 +92,7 @@ export const API_OPERATIONS: ApiOperation[] = [
     ok: { status: 200, description: 'closed', body: json('MonthCloseResult') },
     errors: { 409: 'month_not_over: the month has not ended yet' },
   },
-  {
-    method: 'get',
-    path: '/v1/openapi.json',
-    operationId: 'getOpenApi',
-    tag: 'meta',
-    summary: 'This document',
-    role: 'public',
-    ok: { status: 200, description: 'OpenAPI 3.1', body: json({ type: 'object' }) },
-  },
+  openApiOperation('/v1/openapi.json'),
 ];
 
 const PATH_PARAMETERS: Record<string, z.ZodType> = {

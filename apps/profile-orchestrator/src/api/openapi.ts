@@ -3,6 +3,7 @@ import { meterIdSchema } from '@meterlink/contracts';
 import {
   buildOpenApiDocument as buildDocument,
   jsonBody,
+  openApiOperation,
   type ApiBody,
   type ApiOperation as Operation,
   type JsonObject,
@@ -141,15 +142,7 @@ export const API_OPERATIONS: ApiOperation[] = [
     query: auditQuerySchema,
     ok: { status: 200, description: 'one page', body: json('AuditList') },
   },
-  {
-    method: 'get',
-    path: '/openapi.json',
-    operationId: 'getOpenApi',
-    tag: 'meta',
-    summary: 'This document',
-    role: 'public',
-    ok: { status: 200, description: 'OpenAPI 3.1', body: json({ type: 'object' }) },
-  },
+  openApiOperation('/openapi.json'),
 ];
 
 const PATH_PARAMETERS: Record<string, z.ZodType> = {

@@ -3,6 +3,7 @@ import { meterIdSchema } from '@meterlink/contracts';
 import {
   buildOpenApiDocument as buildDocument,
   jsonBody,
+  openApiOperation,
   type ApiBody,
   type ApiOperation as Operation,
   type JsonObject,
@@ -219,19 +220,7 @@ export const API_OPERATIONS: ApiOperation[] = [
     query: auditQuerySchema,
     ok: { status: 200, description: 'one page', body: json('AuditList') },
   },
-  {
-    method: 'get',
-    path: '/v1/openapi.json',
-    operationId: 'getOpenApi',
-    tag: 'meta',
-    summary: 'This document',
-    role: 'public',
-    ok: {
-      status: 200,
-      description: 'OpenAPI 3.1',
-      body: { contentType: 'application/json', schema: { type: 'object' } },
-    },
-  },
+  openApiOperation('/v1/openapi.json'),
 ];
 
 const PATH_PARAMETERS: Record<string, z.ZodType> = {

@@ -34,6 +34,17 @@ export const jsonBody = <C extends string>(schema: C | JsonObject): ApiBody<C> =
   schema,
 });
 
+/** The operation that serves the document itself (public). */
+export const openApiOperation = <C extends string>(path: string): ApiOperation<C> => ({
+  method: 'get',
+  path,
+  operationId: 'getOpenApi',
+  tag: 'meta',
+  summary: 'This document',
+  role: 'public',
+  ok: { status: 200, description: 'OpenAPI 3.1', body: jsonBody<C>({ type: 'object' }) },
+});
+
 export interface OpenApiDocumentOptions<C extends string> {
   info: { title: string; version: string; description: string };
   serverUrl: string;
