@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { ApiAuthGuard } from '@meterlink/service-kit';
 import { describeOpenApiDocument } from '@meterlink/testing';
 import { CloseMonthController } from '../close-month/close-month.controller';
 import { StatementsController } from '../statements/statements.controller';
@@ -10,6 +11,7 @@ describeOpenApiDocument('billing OpenAPI document', {
   build: buildOpenApiDocument,
   operations: API_OPERATIONS,
   controllers: [StatementsController, CloseMonthController, OpenApiController],
+  guard: ApiAuthGuard,
   regenerate: 'npm run build && node dist/apps/billing/src/api/write-openapi.js',
   minRefs: 10,
 });

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { ApiAuthGuard } from '@meterlink/service-kit';
 import { controllerRoutes, describeOpenApiDocument } from '@meterlink/testing';
 import {
   AuditController,
@@ -15,13 +16,14 @@ describeOpenApiDocument('orchestrator OpenAPI document', {
   build: buildOpenApiDocument,
   operations: API_OPERATIONS,
   controllers: CONTROLLERS,
+  guard: ApiAuthGuard,
   regenerate: 'npm run build && node dist/apps/profile-orchestrator/src/api/write-openapi.js',
   minRefs: 10,
 });
 
 describe('orchestrator operator API', () => {
   it('has the routes of ISSUE6 contract B', () => {
-    expect(controllerRoutes(CONTROLLERS)).toEqual(
+    expect(controllerRoutes(CONTROLLERS, ApiAuthGuard)).toEqual(
       expect.arrayContaining([
         'post /v1/campaigns operator',
         'get /v1/campaigns viewer',

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { ApiAuthGuard } from '@meterlink/service-kit';
 import { describeOpenApiDocument } from '@meterlink/testing';
 import { ImportController } from '../import-manifest/import-manifest.controller';
 import { MetersController } from '../meters/meters.controller';
@@ -26,6 +27,7 @@ describeOpenApiDocument('OpenAPI document', {
     AuditController,
     OpenApiController,
   ],
+  guard: ApiAuthGuard,
   regenerate: 'npm run build && node dist/apps/registry/src/api/write-openapi.js',
   minRefs: 20,
 });
