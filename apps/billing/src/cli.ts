@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { CliUsageError, cliServiceUrl, runCli } from '@meterlink/config';
 
 /**
  * billing-cli: month close and statements through the billing service's API (not PostgreSQL
@@ -18,7 +19,7 @@ The token is read from $BILLING_TOKEN (admin for close-month, viewer for stateme
 from the command line. Exit status: 0 done, 1 failed, 64 usage.
 `;
 
-export class CliUsageError extends Error {}
+export { CliUsageError };
 
 export type CliCommand =
   | { command: 'close-month'; period: string; url: string; token: string }
@@ -49,8 +50,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): CliCommand {
   if (values.help) throw new CliUsageError('');
   const token = env.BILLING_TOKEN;
   if (!token) throw new CliUsageError('set BILLING_TOKEN to a token of the billing service');
-  const url = (values.url ?? env.BILLING_URL ?? 'http://127.0.0.1:3005').replace(/\/+$/, '');
-  if (!/^https?:\/\//.test(url)) throw new CliUsageError(`--url must be http(s)://, got ${url}`);
+  const url = cliServiceUrl(values.url, env.BILLING_URL, 'http://127.0.0.1:3005');
   const [command, ...args] = positionals;
   if (command === 'close-month') {
     const [period, ...rest] = args;
@@ -100,27 +100,4 @@ async function run(cli: CliCommand): Promise<number> {
   return 0;
 }
 
-if (require.main === module) {
-  let cli: CliCommand;
-  try {
-    cli = parseCli(process.argv.slice(2), process.env);
-  } catch (error) {
-    const argsError = /^ERR_PARSE_ARGS/.test((error as { code?: string }).code ?? '');
-    if (error instanceof CliUsageError || argsError) {
-      const message = error instanceof Error ? error.message : '';
-      if (message) process.stderr.write(`billing-cli: ${message}\n\n`);
-      process.stderr.write(USAGE);
-      process.exit(64);
-    }
-    throw error;
-  }
-  run(cli).then(
-    (code) => process.exit(code),
-    (error: unknown) => {
-      process.stderr.write(
-        `billing-cli: ${error instanceof Error ? error.message : String(error)}\n`,
-      );
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runCli('billing-cli', USAGE, parseCli, run);

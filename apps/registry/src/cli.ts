@@ -4,6 +4,7 @@ import { request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
+import { CliUsageError, cliServiceUrl, runCli } from '@meterlink/config';
 
 /**
  * registry-cli: imports through the registry's operator API, streaming the file.
@@ -26,7 +27,7 @@ Prints the import report (JSON) on stdout. Exit status: 0 imported, 2 imported w
 lines (listed in the report), 1 failed, 64 usage.
 `;
 
-export class CliUsageError extends Error {}
+export { CliUsageError };
 
 export interface CliCommand {
   command: 'import-manifest' | 'import-catalogue';
@@ -51,8 +52,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): CliCommand {
     throw new CliUsageError('import-catalogue reads a file');
   const token = env.REGISTRY_TOKEN;
   if (!token) throw new CliUsageError('set REGISTRY_TOKEN to an admin token of the registry');
-  const url = (values.url ?? env.REGISTRY_URL ?? 'http://127.0.0.1:3001').replace(/\/+$/, '');
-  if (!/^https?:\/\//.test(url)) throw new CliUsageError(`--url must be http(s)://, got ${url}`);
+  const url = cliServiceUrl(values.url, env.REGISTRY_URL, 'http://127.0.0.1:3001');
   return { command, file, url, token };
 }
 
@@ -120,27 +120,4 @@ async function run(cli: CliCommand): Promise<number> {
   }
 }
 
-if (require.main === module) {
-  let cli: CliCommand;
-  try {
-    cli = parseCli(process.argv.slice(2), process.env);
-  } catch (error) {
-    const argsError = /^ERR_PARSE_ARGS/.test((error as { code?: string }).code ?? '');
-    if (error instanceof CliUsageError || argsError) {
-      const message = error instanceof Error ? error.message : '';
-      if (message) process.stderr.write(`registry-cli: ${message}\n\n`);
-      process.stderr.write(USAGE);
-      process.exit(64);
-    }
-    throw error;
-  }
-  run(cli).then(
-    (code) => process.exit(code),
-    (error: unknown) => {
-      process.stderr.write(
-        `registry-cli: ${error instanceof Error ? error.message : String(error)}\n`,
-      );
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runCli('registry-cli', USAGE, parseCli, run);

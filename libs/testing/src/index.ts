@@ -10,3 +10,4 @@ export * from './meter-load';
 export * from './metrics';
 export * from './dynsec';
 export * from './smdp-sim-process';
+export * from './openapi-document';

@@ -1,23 +1,19 @@
 import { z } from 'zod';
 import { meterIdSchema } from '@meterlink/contracts';
-import type { Role } from '@meterlink/service-kit';
+import {
+  buildOpenApiDocument as buildDocument,
+  jsonBody,
+  openApiOperation,
+  type ApiBody,
+  type ApiOperation as Operation,
+  type JsonObject,
+  type Role,
+} from '@meterlink/service-kit';
 import { API_COMPONENTS, auditQuerySchema, type ApiComponent } from './api-schemas';
 
-type JsonObject = Record<string, unknown>;
+export type ApiOperation = Operation<ApiComponent>;
 
-export interface ApiOperation {
-  method: 'get' | 'post';
-  path: string;
-  operationId: string;
-  tag: string;
-  summary: string;
-  description?: string;
-  role: Role | 'public';
-  query?: z.ZodObject;
-  body?: ApiComponent;
-  ok: { status: number; description: string; body?: ApiComponent | JsonObject };
-  errors?: Record<number, string>;
-}
+const json = (schema: ApiComponent | JsonObject): ApiBody<ApiComponent> => jsonBody(schema);
 
 const campaignAction = (
   action: 'approve' | 'pause' | 'resume' | 'stop',
@@ -31,7 +27,7 @@ const campaignAction = (
   tag: 'campaigns',
   summary,
   role,
-  ok: { status: 200, description: 'the campaign after the change', body: 'Campaign' },
+  ok: { status: 200, description: 'the campaign after the change', body: json('Campaign') },
   errors: { 404: 'no such campaign', ...errors },
 });
 
@@ -50,8 +46,8 @@ export const API_OPERATIONS: ApiOperation[] = [
       'below the success-rate gate, pause the campaign. Campaigns of more than ' +
       'CAMPAIGN_APPROVAL_THRESHOLD meters wait for an admin other than their creator.',
     role: 'operator',
-    body: 'CreateCampaign',
-    ok: { status: 201, description: 'created', body: 'CampaignCreated' },
+    body: json('CreateCampaign'),
+    ok: { status: 201, description: 'created', body: json('CampaignCreated') },
     errors: {
       409: 'target_in_outage: the target carrier is in outage in the region',
       422: 'unknown_carrier',
@@ -64,7 +60,7 @@ export const API_OPERATIONS: ApiOperation[] = [
     tag: 'campaigns',
     summary: 'Campaigns, newest first (at most 200), with their progress',
     role: 'viewer',
-    ok: { status: 200, description: 'the campaigns', body: 'CampaignList' },
+    ok: { status: 200, description: 'the campaigns', body: json('CampaignList') },
   },
   {
     method: 'get',
@@ -73,7 +69,7 @@ export const API_OPERATIONS: ApiOperation[] = [
     tag: 'campaigns',
     summary: "A campaign's state, waves and totals",
     role: 'viewer',
-    ok: { status: 200, description: 'the campaign', body: 'Campaign' },
+    ok: { status: 200, description: 'the campaign', body: json('Campaign') },
     errors: { 404: 'no such campaign' },
   },
   campaignAction('approve', 'admin', 'Approve a large campaign (not by its creator)', {
@@ -102,8 +98,12 @@ export const API_OPERATIONS: ApiOperation[] = [
     tag: 'meters',
     summary: "Move one meter to a carrier (downloading the carrier's profile if needed)",
     role: 'operator',
-    body: 'SwapRequest',
-    ok: { status: 202, description: 'accepted: follow it on the history', body: 'SwapAccepted' },
+    body: json('SwapRequest'),
+    ok: {
+      status: 202,
+      description: 'accepted: follow it on the history',
+      body: json('SwapAccepted'),
+    },
     errors: {
       404: 'no such meter',
       409:
@@ -119,7 +119,7 @@ export const API_OPERATIONS: ApiOperation[] = [
     tag: 'meters',
     summary: "A meter's swaps, newest first, with states, phases and reason codes",
     role: 'viewer',
-    ok: { status: 200, description: 'the history', body: 'SwapHistory' },
+    ok: { status: 200, description: 'the history', body: json('SwapHistory') },
     errors: { 404: 'no such meter' },
   },
   {
@@ -129,7 +129,7 @@ export const API_OPERATIONS: ApiOperation[] = [
     tag: 'meters',
     summary: 'What waits for the meter (package or download trigger) and when it is expected',
     role: 'viewer',
-    ok: { status: 200, description: 'pending packages', body: 'PendingPackages' },
+    ok: { status: 200, description: 'pending packages', body: json('PendingPackages') },
     errors: { 404: 'no such meter' },
   },
   {
@@ -140,80 +140,15 @@ export const API_OPERATIONS: ApiOperation[] = [
     summary: 'The append-only audit log of profile operations, newest first',
     role: 'admin',
     query: auditQuerySchema,
-    ok: { status: 200, description: 'one page', body: 'AuditList' },
+    ok: { status: 200, description: 'one page', body: json('AuditList') },
   },
-  {
-    method: 'get',
-    path: '/openapi.json',
-    operationId: 'getOpenApi',
-    tag: 'meta',
-    summary: 'This document',
-    role: 'public',
-    ok: { status: 200, description: 'OpenAPI 3.1', body: { type: 'object' } },
-  },
+  openApiOperation('/openapi.json'),
 ];
 
 const PATH_PARAMETERS: Record<string, z.ZodType> = {
   meterId: meterIdSchema,
   campaignId: z.uuid(),
 };
-
-const bare = (schema: JsonObject): JsonObject =>
-  Object.fromEntries(Object.entries(schema).filter(([key]) => key !== '$schema' && key !== '$id'));
-const inputSchema = (schema: z.ZodType): JsonObject =>
-  bare(z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }));
-const content = (schema: ApiComponent | JsonObject): JsonObject => ({
-  'application/json': {
-    schema: typeof schema === 'string' ? { $ref: `#/components/schemas/${schema}` } : schema,
-  },
-});
-
-function operation(op: ApiOperation): JsonObject {
-  const parameters = [
-    ...[...op.path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({
-      name,
-      in: 'path',
-      required: true,
-      schema: inputSchema(PATH_PARAMETERS[name!] ?? z.string()),
-    })),
-    ...Object.entries(op.query?.shape ?? {}).map(([name, field]) => {
-      const schema = field as z.ZodType;
-      return {
-        name,
-        in: 'query',
-        required: !schema.safeParse(undefined).success,
-        ...(schema.description ? { description: schema.description } : {}),
-        schema: inputSchema(schema),
-      };
-    }),
-  ];
-  const error = { content: content('Error') };
-  const responses: JsonObject = {
-    [op.ok.status]: {
-      description: op.ok.description,
-      ...(op.ok.body ? { content: content(op.ok.body) } : {}),
-    },
-  };
-  if (op.query || op.body || parameters.length > 0)
-    responses['400'] = { description: 'the request does not parse (each problem named)', ...error };
-  if (op.role !== 'public') {
-    responses['401'] = { description: 'no valid bearer token', ...error };
-    responses['403'] ??= { description: `needs ${op.role} or above`, ...error };
-  }
-  for (const [status, description] of Object.entries(op.errors ?? {}))
-    responses[status] = { description, ...error };
-  return {
-    operationId: op.operationId,
-    tags: [op.tag],
-    summary: op.summary,
-    ...(op.description ? { description: op.description } : {}),
-    security: op.role === 'public' ? [] : [{ bearerToken: [] }],
-    'x-required-role': op.role,
-    ...(parameters.length > 0 ? { parameters } : {}),
-    ...(op.body ? { requestBody: { required: true, content: content(op.body) } } : {}),
-    responses,
-  };
-}
 
 /**
  * The orchestrator's OpenAPI 3.1 document, generated from the API's zod schemas and the operation
@@ -222,19 +157,7 @@ function operation(op: ApiOperation): JsonObject {
  * rewrites the file).
  */
 export function buildOpenApiDocument(): JsonObject {
-  const registry = z.registry<{ id: string }>();
-  for (const [id, schema] of Object.entries(API_COMPONENTS)) registry.add(schema, { id });
-  const schemas = (
-    z.toJSONSchema(registry, {
-      io: 'output',
-      unrepresentable: 'any',
-      uri: (id) => `#/components/schemas/${id}`,
-    }) as { schemas: Record<string, JsonObject> }
-  ).schemas;
-  const paths: Record<string, JsonObject> = {};
-  for (const op of API_OPERATIONS) (paths[op.path] ??= {})[op.method] = operation(op);
-  return {
-    openapi: '3.1.0',
+  return buildDocument({
     info: {
       title: 'meterlink profile orchestrator (eIM): operator API',
       version: '1',
@@ -244,12 +167,12 @@ export function buildOpenApiDocument(): JsonObject {
         'Bearer tokens (ORCHESTRATOR_API_TOKENS) carry a role (viewer ⊂ operator ⊂ admin); ' +
         'x-required-role names the least role of each operation.',
     },
-    servers: [{ url: 'http://localhost:3004' }],
-    tags: [{ name: 'campaigns' }, { name: 'meters' }, { name: 'audit' }, { name: 'meta' }],
-    paths,
-    components: {
-      securitySchemes: { bearerToken: { type: 'http', scheme: 'bearer' } },
-      schemas: Object.fromEntries(Object.entries(schemas).map(([id, s]) => [id, bare(s)])),
-    },
-  };
+    serverUrl: 'http://localhost:3004',
+    tags: ['campaigns', 'meters', 'audit', 'meta'],
+    components: API_COMPONENTS,
+    operations: API_OPERATIONS,
+    pathParameters: PATH_PARAMETERS,
+    // This document has always said it of admin too.
+    forbidden: (role) => `needs ${role} or above`,
+  });
 }

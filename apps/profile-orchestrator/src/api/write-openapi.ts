@@ -1,33 +1,12 @@
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeOpenApiFile } from '@meterlink/service-kit';
 import { buildOpenApiDocument } from './openapi';
 
 /**
- * Rewrites apps/profile-orchestrator/openapi.json from the code, formatted as Prettier wants it (a dev-time
- * script: `node dist/apps/profile-orchestrator/src/api/write-openapi.js` after `npm run build`).
+ * Rewrites apps/profile-orchestrator/openapi.json from the code (a dev-time script:
+ * `node dist/apps/profile-orchestrator/src/api/write-openapi.js` after `npm run build`).
  */
-async function write(): Promise<void> {
-  const target = join(
-    __dirname,
-    '..',
-    '..',
-    '..',
-    '..',
-    '..',
-    'apps',
-    'profile-orchestrator',
-    'openapi.json',
-  );
-  const prettier = await import('prettier');
-  const text = await prettier.format(JSON.stringify(buildOpenApiDocument()), {
-    ...(await prettier.resolveConfig(target)),
-    filepath: target,
-  });
-  writeFileSync(target, text);
-  process.stdout.write(`wrote ${target}\n`);
-}
-
-write().catch((error: unknown) => {
-  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(1);
-});
+writeOpenApiFile(
+  join(__dirname, '..', '..', '..', '..', '..', 'apps', 'profile-orchestrator', 'openapi.json'),
+  buildOpenApiDocument(),
+);

@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import { meterIdSchema } from '@meterlink/contracts';
-import type { Role } from '@meterlink/service-kit';
+import {
+  buildOpenApiDocument as buildDocument,
+  jsonBody,
+  openApiOperation,
+  type ApiBody,
+  type ApiOperation as Operation,
+  type JsonObject,
+} from '@meterlink/service-kit';
 import {
   API_COMPONENTS,
   auditQuerySchema,
@@ -9,36 +16,13 @@ import {
   type ApiComponent,
 } from './api-schemas';
 
-type JsonObject = Record<string, unknown>;
-type Method = 'get' | 'post' | 'put';
+export type ApiOperation = Operation<ApiComponent>;
 
-interface Body {
-  contentType: string;
-  /** A component name, or an inline JSON Schema. */
-  schema: ApiComponent | JsonObject;
-  description?: string;
-}
-
-export interface ApiOperation {
-  method: Method;
-  /** OpenAPI path, `{param}` style. */
-  path: string;
-  operationId: string;
-  tag: string;
-  summary: string;
-  description?: string;
-  /** The least role; `public` needs no token. */
-  role: Role | 'public';
-  query?: z.ZodObject;
-  body?: Body;
-  /** Success status and what it returns. */
-  ok: { status: number; description: string; body?: Body };
-  /** Error statuses this operation answers besides 400/401/403 (implied by query, body, role). */
-  errors?: Record<number, string>;
-}
-
-const json = (schema: ApiComponent): Body => ({ contentType: 'application/json', schema });
-const pem: Body = { contentType: 'application/x-pem-file', schema: { type: 'string' } };
+const json = (schema: ApiComponent): ApiBody<ApiComponent> => jsonBody(schema);
+const pem: ApiBody<ApiComponent> = {
+  contentType: 'application/x-pem-file',
+  schema: { type: 'string' },
+};
 
 /** Every route of the operator API. A unit test checks this list against the controllers. */
 export const API_OPERATIONS: ApiOperation[] = [
@@ -236,19 +220,7 @@ export const API_OPERATIONS: ApiOperation[] = [
     query: auditQuerySchema,
     ok: { status: 200, description: 'one page', body: json('AuditList') },
   },
-  {
-    method: 'get',
-    path: '/v1/openapi.json',
-    operationId: 'getOpenApi',
-    tag: 'meta',
-    summary: 'This document',
-    role: 'public',
-    ok: {
-      status: 200,
-      description: 'OpenAPI 3.1',
-      body: { contentType: 'application/json', schema: { type: 'object' } },
-    },
-  },
+  openApiOperation('/v1/openapi.json'),
 ];
 
 const PATH_PARAMETERS: Record<string, z.ZodType> = {
@@ -258,96 +230,13 @@ const PATH_PARAMETERS: Record<string, z.ZodType> = {
   importId: z.uuid(),
 };
 
-/** Without `$schema` and `$id`: the document's components and parameters need neither. */
-const bare = (schema: JsonObject): JsonObject =>
-  Object.fromEntries(Object.entries(schema).filter(([key]) => key !== '$schema' && key !== '$id'));
-
-const inputSchema = (schema: z.ZodType): JsonObject =>
-  bare(z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }));
-
-function content(body: Body): JsonObject {
-  const schema =
-    typeof body.schema === 'string' ? { $ref: `#/components/schemas/${body.schema}` } : body.schema;
-  return { [body.contentType]: { schema } };
-}
-
-function operation(op: ApiOperation): JsonObject {
-  const pathParameters = [...op.path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({
-    name,
-    in: 'path',
-    required: true,
-    schema: inputSchema(PATH_PARAMETERS[name!] ?? z.string()),
-  }));
-  const queryParameters = Object.entries(op.query?.shape ?? {}).map(([name, field]) => {
-    const schema = field as z.ZodType;
-    return {
-      name,
-      in: 'query',
-      required: !schema.safeParse(undefined).success,
-      ...(schema.description ? { description: schema.description } : {}),
-      schema: inputSchema(schema),
-    };
-  });
-  const error = { content: content(json('Error')) };
-  const responses: Record<string, unknown> = {
-    [op.ok.status]: {
-      description: op.ok.description,
-      ...(op.ok.body ? { content: content(op.ok.body) } : {}),
-    },
-  };
-  if (op.query || op.body || pathParameters.length > 0)
-    responses['400'] = { description: 'the request does not parse (each problem named)', ...error };
-  if (op.role !== 'public') {
-    responses['401'] = { description: 'no valid bearer token', ...error };
-    responses['403'] = {
-      description: op.role === 'admin' ? 'needs admin' : `needs ${op.role} or above`,
-      ...error,
-    };
-  }
-  for (const [status, description] of Object.entries(op.errors ?? {}))
-    responses[status] = { description, ...error };
-  return {
-    operationId: op.operationId,
-    tags: [op.tag],
-    summary: op.summary,
-    ...(op.description ? { description: op.description } : {}),
-    security: op.role === 'public' ? [] : [{ bearerToken: [] }],
-    'x-required-role': op.role,
-    ...(pathParameters.length + queryParameters.length > 0
-      ? { parameters: [...pathParameters, ...queryParameters] }
-      : {}),
-    ...(op.body
-      ? {
-          requestBody: {
-            required: true,
-            ...(op.body.description ? { description: op.body.description } : {}),
-            content: content(op.body),
-          },
-        }
-      : {}),
-    responses,
-  };
-}
-
 /**
  * The registry's OpenAPI 3.1 document, generated from the API's zod schemas and the operation
  * list; served at GET /v1/openapi.json and checked in as apps/registry/openapi.json (a unit test
  * fails when they differ: `node dist/apps/registry/src/api/write-openapi.js` rewrites the file).
  */
 export function buildOpenApiDocument(): JsonObject {
-  const registry = z.registry<{ id: string }>();
-  for (const [id, schema] of Object.entries(API_COMPONENTS)) registry.add(schema, { id });
-  const schemas = (
-    z.toJSONSchema(registry, {
-      io: 'output',
-      unrepresentable: 'any',
-      uri: (id) => `#/components/schemas/${id}`,
-    }) as { schemas: Record<string, JsonObject> }
-  ).schemas;
-  const paths: Record<string, Record<string, unknown>> = {};
-  for (const op of API_OPERATIONS) (paths[op.path] ??= {})[op.method] = operation(op);
-  return {
-    openapi: '3.1.0',
+  return buildDocument({
     info: {
       title: 'meterlink registry: operator API',
       version: '1',
@@ -357,19 +246,10 @@ export function buildOpenApiDocument(): JsonObject {
         'tokens carry a role (viewer ⊂ operator ⊂ admin); x-required-role names the least role ' +
         'of each operation.',
     },
-    servers: [{ url: 'http://localhost:3001' }],
-    tags: [
-      { name: 'meters' },
-      { name: 'catalogue' },
-      { name: 'imports' },
-      { name: 'audit' },
-      { name: 'device certificates' },
-      { name: 'meta' },
-    ],
-    paths,
-    components: {
-      securitySchemes: { bearerToken: { type: 'http', scheme: 'bearer' } },
-      schemas: Object.fromEntries(Object.entries(schemas).map(([id, s]) => [id, bare(s)])),
-    },
-  };
+    serverUrl: 'http://localhost:3001',
+    tags: ['meters', 'catalogue', 'imports', 'audit', 'device certificates', 'meta'],
+    components: API_COMPONENTS,
+    operations: API_OPERATIONS,
+    pathParameters: PATH_PARAMETERS,
+  });
 }

@@ -1,9 +1,12 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Pool, type PoolClient } from 'pg';
+import { Pool } from 'pg';
+import { withTransaction } from './transaction';
 import { createLogger } from '@meterlink/observability';
 
 export type { Pool, PoolClient } from 'pg';
+export { withTransaction };
+export * from './outbox';
 
 export function createPool(connectionString: string, applicationName: string, max = 10): Pool {
   const pool = new Pool({
@@ -17,24 +20,6 @@ export function createPool(connectionString: string, applicationName: string, ma
     createLogger('pg').warn({ err: error }, 'idle PostgreSQL client error'),
   );
   return pool;
-}
-
-export async function withTransaction<T>(
-  pool: Pool,
-  fn: (client: PoolClient) => Promise<T>,
-): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    const result = await fn(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
 }
 
 /**

@@ -74,3 +74,5 @@ export const baseConfigShape = {
   KAFKA_CLIENT_ID: z.string().min(1).optional(),
   SHUTDOWN_TIMEOUT_MS: env.int(15_000, 100),
 };
+
+export * from './cli';
