@@ -1,4 +1,5 @@
 import {
+  SPEC_SAMPLE_CARRIERS,
   carrierCatalogueSchema,
   isEidValid,
   isLuhnValid,
@@ -15,34 +16,7 @@ const input: ScenarioInput = {
   speedup: 60,
   durationS: 14_400,
   catalogue: {
-    carriers: [
-      {
-        carrierId: 'carrier-a',
-        name: 'Carrier A',
-        plmns: ['23415'],
-        smdpAddress: 'smdp.carrier-a.example',
-        tariff: {
-          currency: 'EUR',
-          monthlyFeeMinor: 60,
-          perMbMinor: 25,
-          downloadFeeMinor: 150,
-          swapFeeMinor: 20,
-        },
-      },
-      {
-        carrierId: 'carrier-b',
-        name: 'Carrier B',
-        plmns: ['23420'],
-        smdpAddress: 'smdp.carrier-b.example',
-        tariff: {
-          currency: 'EUR',
-          monthlyFeeMinor: 80,
-          perMbMinor: 18,
-          downloadFeeMinor: 100,
-          swapFeeMinor: 0,
-        },
-      },
-    ],
+    carriers: [...SPEC_SAMPLE_CARRIERS],
     regions: [{ region: 'north', carriers: ['carrier-a', 'carrier-b'] }],
   },
   fleet: [
