@@ -111,6 +111,28 @@ export class BatchConsumer {
    * offsets of a group with live members: then another replica is running, and its start did it.
    */
   private async pinUncommittedPartitions(): Promise<void> {
+    // A broker that has just started answers "coordinator loading" / "not the coordinator" for a
+    // while: retried here. If it still fails, the service starts anyway (with the old gap) rather
+    // than not at all.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.pinOnce();
+        return;
+      } catch (error) {
+        const retriable = (error as { retriable?: boolean }).retriable === true;
+        if (!retriable || attempt >= 40) {
+          this.log.warn(
+            { err: error, group: this.options.groupId, attempt },
+            'could not pin partitions without a committed offset; starting without',
+          );
+          return;
+        }
+        await sleep(Math.min(250 * attempt, 1_000));
+      }
+    }
+  }
+
+  private async pinOnce(): Promise<void> {
     const admin = this.kafka.admin();
     await admin.connect();
     try {
@@ -135,6 +157,7 @@ export class BatchConsumer {
             'pinned partitions without a committed offset at their end',
           );
         } catch (error) {
+          if ((error as { retriable?: boolean }).retriable === true) throw error;
           this.log.info(
             { err: error, group: this.options.groupId, topic },
             'group has live members; partitions left to them',
