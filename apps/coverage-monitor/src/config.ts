@@ -120,6 +120,12 @@ export const coverageConfigSchema = z
     COVERAGE_SWEEP_INTERVAL_MS: env.int(100, 10),
     /** How often carrier × region shares are evaluated. */
     COVERAGE_OUTAGE_EVAL_INTERVAL_MS: env.int(1_000, 50),
+    /**
+     * How often the leader restates every carrier × region's counts on coverage.carriers.v1 (the
+     * swap policy's view of candidate carriers). 30 s: a policy decision is minutes-scale, and a
+     * few hundred small records per interval cost nothing.
+     */
+    COVERAGE_STATS_INTERVAL_MS: env.int(30_000, 100),
     COVERAGE_OUTAGE_WINDOW_S: number(DEFAULT_OUTAGE_POLICY.windowMs / 1000),
     COVERAGE_OUTAGE_BASELINE_HALF_LIFE_S: number(DEFAULT_OUTAGE_POLICY.baselineHalfLifeMs / 1000),
     COVERAGE_OUTAGE_MIN_POPULATION: env.int(DEFAULT_OUTAGE_POLICY.minPopulation, 1),

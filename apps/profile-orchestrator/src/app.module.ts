@@ -9,13 +9,20 @@ import {
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import type { Kafka } from 'kafkajs';
-import { FleetView } from '@meterlink/fleet-view';
+import { CoverageStatsView, FleetView } from '@meterlink/fleet-view';
 import { producerHealth, type BatchingProducer } from '@meterlink/kafka';
 import { HealthRegistry } from '@meterlink/observability';
 import { createPool, migrate, pingPostgres, type Pool } from '@meterlink/postgres';
 import { ApiAuthGuard, ObservabilityModule, OPERATOR_API_TOKENS } from '@meterlink/service-kit';
 import type { OrchestratorConfig } from './config';
-import { FLEET_VIEW, ORCHESTRATOR_CONFIG, PG_POOL, PRODUCER, SMDP_CLIENT } from './tokens';
+import {
+  COVERAGE_STATS,
+  FLEET_VIEW,
+  ORCHESTRATOR_CONFIG,
+  PG_POOL,
+  PRODUCER,
+  SMDP_CLIENT,
+} from './tokens';
 import { EIM_KEY_STORE } from './eim-keys/eim-key.tokens';
 import { FileEimKeyStore } from './eim-keys/eim-key.store';
 import { JwksController } from './eim-keys/jwks.controller';
@@ -33,6 +40,7 @@ import {
   AuditController,
   CampaignsController,
   MeterSwapsController,
+  RegionCoverageController,
   OpenApiController,
 } from './api/operator-api.controller';
 
@@ -47,6 +55,7 @@ class OrchestratorLifecycle
     @Inject(PG_POOL) private readonly pool: Pool,
     @Inject(PRODUCER) private readonly producer: BatchingProducer,
     @Inject(FLEET_VIEW) private readonly fleet: FleetView,
+    @Inject(COVERAGE_STATS) private readonly coverage: CoverageStatsView,
     @Inject(EIM_KEY_STORE) private readonly keys: FileEimKeyStore,
     private readonly outbox: OutboxPublisher,
     private readonly active: ActiveSwapsCache,
@@ -67,6 +76,8 @@ class OrchestratorLifecycle
     await this.producer.connect();
     await this.fleet.start();
     await this.fleet.waitUntilCaughtUp();
+    await this.coverage.start();
+    await this.coverage.waitUntilCaughtUp();
     await this.active.refresh();
     this.active.start(500);
     this.outbox.start();
@@ -86,6 +97,7 @@ class OrchestratorLifecycle
     await this.outbox.stop();
     await this.producer.stop();
     await this.fleet.stop();
+    await this.coverage.stop();
     await this.pool.end();
   }
 }
@@ -107,6 +119,7 @@ export class ProfileOrchestratorModule {
         ConfirmSwapConsumer,
         CampaignsController,
         MeterSwapsController,
+        RegionCoverageController,
         AuditController,
         OpenApiController,
       ],
@@ -118,6 +131,10 @@ export class ProfileOrchestratorModule {
           useFactory: () => createPool(config.DATABASE_URL, 'profile-orchestrator'),
         },
         { provide: FLEET_VIEW, useFactory: () => new FleetView(kafka, 'profile-orchestrator') },
+        {
+          provide: COVERAGE_STATS,
+          useFactory: () => new CoverageStatsView(kafka, 'profile-orchestrator'),
+        },
         { provide: EIM_KEY_STORE, useFactory: () => new FileEimKeyStore(config.EIM_KEY_FILE) },
         { provide: OPERATOR_API_TOKENS, useValue: config.ORCHESTRATOR_API_TOKENS ?? [] },
         ApiAuthGuard,

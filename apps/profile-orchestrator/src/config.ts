@@ -25,6 +25,11 @@ export const orchestratorConfigSchema = z.object({
   SMDP_ORDERS_PER_MIN: env.int(600, 1),
   /** After the meter's next expected poll, how long it may take to report its download. */
   DOWNLOAD_TIMEOUT_S: env.int(900, 1),
+  /**
+   * Carrier coverage counts (coverage.carriers.v1, restated every 30 s) older than this are no
+   * evidence for the swap policy: a stopped coverage monitor must not leave a stale picture.
+   */
+  COVERAGE_STATS_MAX_AGE_S: env.int(300, 1),
   /** Campaigns above this many meters wait for an admin's approval. */
   CAMPAIGN_APPROVAL_THRESHOLD: env.int(1000, 0),
   CAMPAIGN_TICK_MS: env.int(500, 10),

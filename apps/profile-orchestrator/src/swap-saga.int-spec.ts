@@ -245,6 +245,65 @@ describe('profile-orchestrator swap saga', () => {
     ]);
   });
 
+  it('judges candidate carriers by the coverage monitor’s counts in the region', async () => {
+    const [meter] = await h.meters(1);
+    const id = meter!.line.meterId;
+    const decided = (outcome: string) =>
+      readMetric(h.service.baseUrl, 'orchestrator_swap_decisions_total', { outcome });
+    const coverageSeen = (carrierId: string, lost: number) =>
+      eventually(
+        async () => {
+          const { body } = await h.api(
+            'GET',
+            `/v1/regions/${h.region}/coverage`,
+            undefined,
+            'viewer',
+          );
+          const carriers = body.carriers as { carrierId: string; lost: number; fresh: boolean }[];
+          return carriers.some((c) => c.carrierId === carrierId && c.lost === lost && c.fresh);
+        },
+        { what: `the orchestrator to see ${lost} lost meters of ${carrierId}` },
+      );
+    const degraded = () =>
+      h.coverage(
+        {
+          type: 'meter.degraded',
+          carrierId: h.carriers.a,
+          region: h.region,
+          meterId: id,
+          reason: 'signal_below_threshold',
+        },
+        id,
+      );
+
+    // Both other carriers of the region have half their meters lost there: no move.
+    await h.carrierStats(h.carriers.a, { meters: 40, degraded: 1 });
+    await h.carrierStats(h.carriers.b, { meters: 40, lost: 20 });
+    await h.carrierStats(h.carriers.d, { meters: 30, lost: 15, degraded: 3 });
+    await coverageSeen(h.carriers.b, 20);
+    await coverageSeen(h.carriers.d, 15);
+    const poorBefore = await decided('coverage_poor');
+    await degraded();
+    await eventually(async () => (await decided('coverage_poor')) === poorBefore + 1, {
+      what: 'the degradation judged: every candidate’s coverage is poor',
+    });
+    expect(h.swapRecords(id)).toEqual([]);
+
+    // Carrier b is healthy again in the region: the next degradation moves the meter there.
+    await h.carrierStats(h.carriers.b, { meters: 40, lost: 1 });
+    await coverageSeen(h.carriers.b, 1);
+    await degraded();
+    const requested = await eventually(
+      () => h.swapRecords(id).find((r) => r.state === 'requested'),
+      { what: 'the swap to carrier b' },
+    );
+    expect(requested).toMatchObject({
+      trigger: 'coverage',
+      fromCarrierId: h.carriers.a,
+      toCarrierId: h.carriers.b,
+    });
+  });
+
   it('reconciles a meter that fell back on its own and sends it no contradicting swap', async () => {
     const [meter] = await h.meters(1);
     const id = meter!.line.meterId;

@@ -13,13 +13,13 @@ import {
   type SwapState,
   type SwapTrigger,
 } from '@meterlink/contracts';
-import type { FleetView } from '@meterlink/fleet-view';
+import type { CoverageStatsView, FleetView } from '@meterlink/fleet-view';
 import { PublicKeyCache, signCompact, verifyCompact } from '@meterlink/jws';
 import { counter, createLogger } from '@meterlink/observability';
 import { withTransaction, type PoolClient } from '@meterlink/postgres';
 import { rateLimit, takeTokens } from '@meterlink/campaign-policy';
 import type { OrchestratorConfig } from './config';
-import { FLEET_VIEW, ORCHESTRATOR_CONFIG, SMDP_CLIENT } from './tokens';
+import { COVERAGE_STATS, FLEET_VIEW, ORCHESTRATOR_CONFIG, SMDP_CLIENT } from './tokens';
 import { EIM_KEY_STORE } from './eim-keys/eim-key.tokens';
 import type { EimKeyStore } from './eim-keys/eim-key.store';
 import { OutboxPublisher } from './outbox/outbox.publisher';
@@ -31,6 +31,7 @@ import {
   type SwapCause,
 } from '@meterlink/swap-policy';
 import {
+  coverageOf,
   historyEntry,
   policyConfig,
   powerOf,
@@ -110,6 +111,7 @@ export class SwapSagaService {
   constructor(
     @Inject(ORCHESTRATOR_CONFIG) private readonly config: OrchestratorConfig,
     @Inject(FLEET_VIEW) private readonly fleet: FleetView,
+    @Inject(COVERAGE_STATS) private readonly coverage: CoverageStatsView,
     @Inject(EIM_KEY_STORE) private readonly keys: EimKeyStore,
     @Inject(SMDP_CLIENT) private readonly smdp: SmdpClient,
     private readonly swaps: SwapsRepository,
@@ -343,8 +345,8 @@ export class SwapSagaService {
 
   /**
    * Asks @meterlink/swap-policy where (and whether) to move the meter, with every fact the eIM
-   * has. The caller holds the meter's lock (inventory()). Per-carrier coverage statistics are not
-   * gathered yet: the policy sees them as unknown.
+   * has. The caller holds the meter's lock (inventory()). Coverage is the region's per-carrier
+   * counts from the coverage monitor (coverage.carriers.v1), fresh ones only.
    */
   async decide(
     client: PoolClient,
@@ -367,7 +369,9 @@ export class SwapSagaService {
           [...regionCarriers, ...(cause.kind === 'operator' ? [cause.targetCarrierId] : [])],
           (id) => this.fleet.carrier(id),
         ),
-        coverage: { region: {}, cell: {} },
+        coverage: coverageOf(
+          this.coverage.region(meter.region, now - this.config.COVERAGE_STATS_MAX_AGE_S * 1000),
+        ),
         power: powerOf(meter, await this.swaps.battery(client, meter.meterId)),
         typicalMonthlyBytes: typicalMonthlyBytes(meter),
         hasActiveSwap: (await this.swaps.activeSwap(client, meter.meterId)) !== undefined,

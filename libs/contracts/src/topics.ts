@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import {
   billingChargeRecordSchema,
+  coverageCarrierStatsRecordSchema,
   coverageEventRecordSchema,
   deadLetterRecordSchema,
   esipaInboundRecordSchema,
@@ -80,6 +81,17 @@ export const TOPICS = {
     key: 'meterId, or carrierId/region for carrier events',
     audience: 'public',
     summary: 'Coverage state changes of meters and of carriers in a region.',
+  }),
+  coverageCarriers: topic({
+    name: 'coverage.carriers.v1',
+    schema: coverageCarrierStatsRecordSchema,
+    partitions: 1,
+    cleanupPolicy: 'compact',
+    retentionMs: -1,
+    key: 'carrierId/region',
+    audience: 'internal',
+    summary:
+      'Meters of each carrier in each region by coverage state, restated periodically (compacted).',
   }),
   profileSwaps: topic({
     name: 'profile.swaps.v1',

@@ -1,4 +1,8 @@
-import { TOPICS, type CoverageEventRecord } from '@meterlink/contracts';
+import {
+  TOPICS,
+  type CoverageCarrierStatsRecord,
+  type CoverageEventRecord,
+} from '@meterlink/contracts';
 import { createKafka } from '@meterlink/kafka';
 import { Platform, TopicRecorder, eventually, infraEnv, readMetric } from '@meterlink/testing';
 import {
@@ -26,15 +30,24 @@ describe('coverage-monitor carrier outage correlation', () => {
         COVERAGE_OUTAGE_EVAL_INTERVAL_MS: '250',
         COVERAGE_OUTAGE_RECOVERY_HOLD_S: '2',
         COVERAGE_LEADER_TTL_MS: '1500',
+        COVERAGE_STATS_INTERVAL_MS: '500',
       },
     },
   });
   const kafka = createKafka({ brokers: infra.KAFKA_BROKERS.split(','), clientId: 'int-outage' });
-  const recorder = new TopicRecorder(kafka, [TOPICS.coverageEvents.name]);
+  const recorder = new TopicRecorder(kafka, [
+    TOPICS.coverageEvents.name,
+    TOPICS.coverageCarriers.name,
+  ]);
   const producer = new FixtureProducer(kafka);
   const loops: ReportLoop[] = [];
   const events = (filter: (e: CoverageEventRecord) => boolean): CoverageEventRecord[] =>
     recorder.on<CoverageEventRecord>(TOPICS.coverageEvents.name, filter);
+  const stats = (carrierId: string, region: string): CoverageCarrierStatsRecord[] =>
+    recorder.on<CoverageCarrierStatsRecord>(
+      TOPICS.coverageCarriers.name,
+      (r) => r.carrierId === carrierId && r.region === region,
+    );
   const metricsText = async (): Promise<string> =>
     (await fetch(`${platform.service('coverage-monitor').baseUrl}/metrics`)).text();
   const hasSeries = (text: string, name: string, labels: Record<string, string>): boolean =>
@@ -132,9 +145,20 @@ describe('coverage-monitor carrier outage correlation', () => {
       { timeoutMs: 30_000, what: 'every silent meter lost and attributed to the outage' },
     );
 
+    // The swap policy's view (coverage.carriers.v1) counts them, with the open outage; the
+    // carrier's other region and the other carrier are counted healthy.
+    const counted = await eventually(
+      () => stats(carrierA, regionA).find((r) => r.lost === 24 && r.outageId === outageId),
+      { timeoutMs: 10_000, what: 'carrier stats with the 24 lost meters and the outage' },
+    );
+    expect(counted).toMatchObject({ meters: 40, healthy: 16, degraded: 0, slowMeters: 0 });
+    expect(stats(carrierB, regionA).at(-1)).toMatchObject({ meters: 25, healthy: 25, lost: 0 });
+    expect(stats(carrierA, regionB).at(-1)).toMatchObject({ meters: 25, healthy: 25, lost: 0 });
+    expect(stats(carrierB, regionA).some((r) => r.outageId !== undefined)).toBe(false);
+
     // They come back: restored (still within the outage), then the carrier recovers.
     for (const m of silent) loopA.resume(m.meterId);
-    await eventually(
+    const recovered = await eventually(
       () => events((e) => e.type === 'carrier.recovered' && e.carrierId === carrierA)[0],
       { timeoutMs: 30_000, what: 'carrier.recovered' },
     );
@@ -179,6 +203,15 @@ describe('coverage-monitor carrier outage correlation', () => {
         outageStartedAt: outage.at,
       }),
     ]);
+    await eventually(
+      () =>
+        stats(carrierA, regionA).find(
+          (r) => Date.parse(r.at) > Date.parse(recovered.at) && r.lost === 0,
+        ),
+      { timeoutMs: 10_000, what: 'carrier stats after the recovery' },
+    );
+    expect(stats(carrierA, regionA).at(-1)).toMatchObject({ meters: 40, healthy: 40 });
+    expect(stats(carrierA, regionA).at(-1)?.outageId).toBeUndefined();
     // Nothing for the meters that kept reporting, in this region or the other.
     const untouched = [
       ...hit.filter((m) => !silentIds.has(m.meterId)),

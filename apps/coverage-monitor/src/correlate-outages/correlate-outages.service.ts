@@ -10,7 +10,8 @@ import {
   type OutagePolicy,
 } from '@meterlink/coverage-domain';
 import { counter, createLogger, gauge } from '@meterlink/observability';
-import { COVERAGE_CONFIG, KAFKA } from '../tokens';
+import type { BatchingProducer, OutgoingRecord } from '@meterlink/kafka';
+import { COVERAGE_CONFIG, KAFKA, PRODUCER } from '../tokens';
 import { outagePolicyFor, type CoverageConfig } from '../config';
 import { LeadershipService } from '../leadership.service';
 import { PeriodicTask } from '../periodic-task';
@@ -31,6 +32,7 @@ import {
   type CarrierStateEntry,
   type StoredCarrierState,
 } from './carrier-states.repository';
+import { carrierStatsRecord, emptyCounts, type GroupCounts } from './carrier-stats';
 
 const metersByState = gauge(
   'coverage_meters',
@@ -56,11 +58,6 @@ const outagesOpen = gauge('coverage_carrier_outages_open', 'Open carrier outages
   'region',
 ]);
 
-interface GroupCounts {
-  responsive: { ok: number; degraded: number; lost: number };
-  slow: { ok: number; degraded: number; lost: number };
-}
-
 const STATE_OF: Record<string, 'ok' | 'degraded' | 'lost'> = { o: 'ok', d: 'degraded', l: 'lost' };
 
 /**
@@ -78,10 +75,12 @@ export class CorrelateOutagesService {
   private readonly policies = new Map<string, OutagePolicy>();
   private states: Map<string, CarrierStateEntry> | undefined;
   private recoveredAt = 0;
+  private statsPublishedAt = 0;
 
   constructor(
     @Inject(COVERAGE_CONFIG) private readonly config: CoverageConfig,
     @Inject(KAFKA) private readonly kafka: Kafka,
+    @Inject(PRODUCER) private readonly producer: BatchingProducer,
     private readonly carriers: CarrierStatesRepository,
     private readonly meters: CoverageStateRepository,
     private readonly dictionary: DictionaryRepository,
@@ -130,6 +129,8 @@ export class CorrelateOutagesService {
     const states = this.states!;
     for (const g of [metersByState, unhealthyShare, baselineShare, outagesOpen]) g.reset();
     const fields = new Set([...counts.keys(), ...states.keys()]);
+    const publishStats = now - this.statsPublishedAt >= this.config.COVERAGE_STATS_INTERVAL_MS;
+    const stats: OutgoingRecord[] = [];
     for (const field of fields) {
       const [ci, ri] = field.split('.').map(Number) as [number, number];
       const carrierId = await this.dictionary.nameOf('c', ci);
@@ -153,8 +154,24 @@ export class CorrelateOutagesService {
       } catch (error) {
         this.log.warn({ err: error, carrierId, region }, 'carrier evaluation failed; retrying');
       }
+      if (publishStats) {
+        const carrier = this.states?.get(field)?.state;
+        const outageId = carrier?.phase === 'closing' ? undefined : carrier?.outage?.outageId;
+        stats.push(carrierStatsRecord(carrierId, region, c, outageId, now));
+      }
     }
     evaluations.inc();
+    if (publishStats) await this.publishStats(now, stats);
+  }
+
+  /** Fresh counts are taken again on the next tick when this fails: nothing is kept to resend. */
+  private async publishStats(now: number, stats: OutgoingRecord[]): Promise<void> {
+    try {
+      if (stats.length > 0) await this.producer.send(stats);
+      this.statsPublishedAt = now;
+    } catch (error) {
+      this.log.warn({ err: error }, 'carrier stats not published; next interval restates them');
+    }
   }
 
   private policyOf(field: string, carrierId: string, region: string): OutagePolicy {
@@ -360,11 +377,6 @@ export class CorrelateOutagesService {
     return result;
   }
 }
-
-const emptyCounts = (): GroupCounts => ({
-  responsive: { ok: 0, degraded: 0, lost: 0 },
-  slow: { ok: 0, degraded: 0, lost: 0 },
-});
 
 const initialState = (): StoredCarrierState => ({
   ...emptyCarrierRegionState(),

@@ -160,6 +160,25 @@ export const pendingPackagesSchema = z.object({
   packages: z.array(pendingPackageSchema),
 });
 
+export const carrierCoverageSchema = z.object({
+  carrierId: carrierIdSchema,
+  meters: z.number().int().nonnegative().describe('tracked meters of the carrier in the region'),
+  healthy: z.number().int().nonnegative(),
+  degraded: z.number().int().nonnegative(),
+  lost: z.number().int().nonnegative(),
+  slowMeters: z.number().int().nonnegative().describe('of them, reporting daily or less often'),
+  outageId: z.string().optional().describe('the carrier’s open outage in the region'),
+  at: isoDateTimeSchema.describe('when the coverage monitor counted them'),
+  fresh: z
+    .boolean()
+    .describe('within COVERAGE_STATS_MAX_AGE_S: the swap policy judges the carrier by it'),
+});
+export const regionCoverageSchema = z.object({
+  region: regionSchema,
+  maxAgeS: z.number().int().positive(),
+  carriers: z.array(carrierCoverageSchema),
+});
+
 export const auditQuerySchema = z.object({
   meterId: meterIdSchema.optional(),
   campaignId: z.uuid().optional(),
@@ -197,6 +216,8 @@ export const API_COMPONENTS = {
   SwapHistory: swapHistorySchema,
   PendingPackage: pendingPackageSchema,
   PendingPackages: pendingPackagesSchema,
+  CarrierCoverage: carrierCoverageSchema,
+  RegionCoverage: regionCoverageSchema,
   AuditEntry: auditEntrySchema,
   AuditList: auditListSchema,
 } as const;

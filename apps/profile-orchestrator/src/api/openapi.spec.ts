@@ -6,10 +6,17 @@ import {
   CampaignsController,
   MeterSwapsController,
   OpenApiController,
+  RegionCoverageController,
 } from './operator-api.controller';
 import { API_OPERATIONS, buildOpenApiDocument } from './openapi';
 
-const CONTROLLERS = [CampaignsController, MeterSwapsController, AuditController, OpenApiController];
+const CONTROLLERS = [
+  CampaignsController,
+  MeterSwapsController,
+  RegionCoverageController,
+  AuditController,
+  OpenApiController,
+];
 
 describeOpenApiDocument('orchestrator OpenAPI document', {
   file: join(__dirname, '..', '..', 'openapi.json'),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { meterIdSchema } from '@meterlink/contracts';
+import { meterIdSchema, regionSchema } from '@meterlink/contracts';
 import {
   buildOpenApiDocument as buildDocument,
   jsonBody,
@@ -134,6 +134,17 @@ export const API_OPERATIONS: ApiOperation[] = [
   },
   {
     method: 'get',
+    path: '/v1/regions/{region}/coverage',
+    operationId: 'getRegionCoverage',
+    tag: 'regions',
+    summary:
+      'Each carrier’s meters in the region by coverage state, as the swap policy sees them ' +
+      '(coverage.carriers.v1)',
+    role: 'viewer',
+    ok: { status: 200, description: 'per-carrier counts', body: json('RegionCoverage') },
+  },
+  {
+    method: 'get',
     path: '/v1/audit',
     operationId: 'listAudit',
     tag: 'audit',
@@ -148,6 +159,7 @@ export const API_OPERATIONS: ApiOperation[] = [
 const PATH_PARAMETERS: Record<string, z.ZodType> = {
   meterId: meterIdSchema,
   campaignId: z.uuid(),
+  region: regionSchema,
 };
 
 /**
@@ -163,12 +175,13 @@ export function buildOpenApiDocument(): JsonObject {
       version: '1',
       description:
         'Carrier swaps of meters (SGP.32 eIM): campaigns in waves with gates, approval and an ' +
-        'emergency stop; single-meter swaps; swap history and pending packages; the audit log. ' +
+        'emergency stop; single-meter swaps; swap history and pending packages; carrier coverage ' +
+        'per region as the swap policy sees it; the audit log. ' +
         'Bearer tokens (ORCHESTRATOR_API_TOKENS) carry a role (viewer ⊂ operator ⊂ admin); ' +
         'x-required-role names the least role of each operation.',
     },
     serverUrl: 'http://localhost:3004',
-    tags: ['campaigns', 'meters', 'audit', 'meta'],
+    tags: ['campaigns', 'meters', 'regions', 'audit', 'meta'],
     components: API_COMPONENTS,
     operations: API_OPERATIONS,
     pathParameters: PATH_PARAMETERS,

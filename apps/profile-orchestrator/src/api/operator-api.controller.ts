@@ -11,10 +11,11 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import type { z } from 'zod';
-import type { FleetView } from '@meterlink/fleet-view';
+import type { CoverageStatsView, FleetView } from '@meterlink/fleet-view';
 import { ApiAuthGuard, RequiresRole, type AuthenticatedRequest } from '@meterlink/service-kit';
 import { Inject } from '@nestjs/common';
-import { FLEET_VIEW } from '../tokens';
+import { COVERAGE_STATS, FLEET_VIEW, ORCHESTRATOR_CONFIG } from '../tokens';
+import type { OrchestratorConfig } from '../config';
 import { SwapsRepository } from '../swaps.repository';
 import { SwapSagaService } from '../swap-saga.service';
 import { CampaignError, CampaignsService, type CampaignView } from '../campaigns/campaigns.service';
@@ -27,6 +28,7 @@ import {
   type campaignCreatedSchema,
   type campaignListSchema,
   type pendingPackagesSchema,
+  type regionCoverageSchema,
   type swapAcceptedSchema,
   type swapHistorySchema,
 } from './api-schemas';
@@ -224,6 +226,38 @@ export class MeterSwapsController {
           }
         : {}),
       packages,
+    };
+  }
+}
+
+@UseGuards(ApiAuthGuard)
+@Controller('v1/regions')
+export class RegionCoverageController {
+  constructor(
+    @Inject(COVERAGE_STATS) private readonly coverage: CoverageStatsView,
+    @Inject(ORCHESTRATOR_CONFIG) private readonly config: OrchestratorConfig,
+  ) {}
+
+  /** What the swap policy would judge the region's carriers by now (stale counts flagged). */
+  @Get(':region/coverage')
+  @RequiresRole('viewer')
+  region(@Param('region') region: string): z.infer<typeof regionCoverageSchema> {
+    const maxAgeS = this.config.COVERAGE_STATS_MAX_AGE_S;
+    const freshFrom = Date.now() - maxAgeS * 1000;
+    return {
+      region,
+      maxAgeS,
+      carriers: this.coverage.region(region, 0).map((r) => ({
+        carrierId: r.carrierId,
+        meters: r.meters,
+        healthy: r.healthy,
+        degraded: r.degraded,
+        lost: r.lost,
+        slowMeters: r.slowMeters,
+        ...(r.outageId ? { outageId: r.outageId } : {}),
+        at: r.at,
+        fresh: Date.parse(r.at) >= freshFrom,
+      })),
     };
   }
 }

@@ -1,5 +1,12 @@
-import type { FleetMeterRecord } from '@meterlink/contracts';
-import { historyEntry, powerOf, tariffsOf, typicalMonthlyBytes, type HistoryRow } from './target';
+import type { CoverageCarrierStatsRecord, FleetMeterRecord } from '@meterlink/contracts';
+import {
+  coverageOf,
+  historyEntry,
+  powerOf,
+  tariffsOf,
+  typicalMonthlyBytes,
+  type HistoryRow,
+} from './target';
 
 const row = (over: Partial<HistoryRow>): HistoryRow => ({
   from_carrier_id: 'carrier-a',
@@ -54,5 +61,41 @@ describe('policy facts from the orchestrator rows', () => {
         id === 'carrier-a' ? ({ tariff } as never) : undefined,
       ),
     ).toEqual({ 'carrier-a': tariff });
+  });
+});
+
+describe('coverage facts from coverage.carriers.v1', () => {
+  const stats = (carrierId: string, over: Partial<CoverageCarrierStatsRecord>) =>
+    ({
+      eventId: '00000000-0000-4000-8000-000000000000',
+      type: 'coverage.carrier-stats',
+      at: '2026-11-25T06:00:00.000Z',
+      carrierId,
+      region: 'north',
+      meters: 40,
+      healthy: 40,
+      degraded: 0,
+      lost: 0,
+      slowMeters: 0,
+      ...over,
+    }) satisfies CoverageCarrierStatsRecord;
+
+  it('gives each carrier its region counts; cells and RSRP stay unknown', () => {
+    expect(
+      coverageOf([
+        stats('carrier-a', { meters: 40, healthy: 30, degraded: 4, lost: 6 }),
+        stats('carrier-b', { meters: 12, healthy: 12, slowMeters: 5 }),
+      ]),
+    ).toEqual({
+      region: {
+        'carrier-a': { samples: 40, lost: 6, degraded: 4, medianRsrpDbm: null },
+        'carrier-b': { samples: 12, lost: 0, degraded: 0, medianRsrpDbm: null },
+      },
+      cell: {},
+    });
+  });
+
+  it('knows nothing of a region without counts', () => {
+    expect(coverageOf([])).toEqual({ region: {}, cell: {} });
   });
 });

@@ -1,7 +1,12 @@
-import type { FleetCarrierRecord, FleetMeterRecord } from '@meterlink/contracts';
+import type {
+  CoverageCarrierStatsRecord,
+  FleetCarrierRecord,
+  FleetMeterRecord,
+} from '@meterlink/contracts';
 import {
   DEFAULT_CHOOSE_TARGET_CONFIG,
   type ChooseTargetConfig,
+  type CoverageObservations,
   type EnergyOp,
   type PolicyHistoryEntry,
   type PowerFacts,
@@ -77,4 +82,18 @@ export function tariffsOf(
     if (c) tariffs[id] = c.tariff;
   }
   return tariffs;
+}
+
+/**
+ * The region's per-carrier counts from coverage.carriers.v1. Cell-level counts are not kept by
+ * the coverage monitor, and neither is a median RSRP: the policy sees both as unknown.
+ */
+export function coverageOf(records: readonly CoverageCarrierStatsRecord[]): CoverageObservations {
+  const region: CoverageObservations['region'] = Object.fromEntries(
+    records.map((r) => [
+      r.carrierId,
+      { samples: r.meters, lost: r.lost, degraded: r.degraded, medianRsrpDbm: null },
+    ]),
+  );
+  return { region, cell: {} };
 }

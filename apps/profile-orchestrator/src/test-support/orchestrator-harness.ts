@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Producer } from 'kafkajs';
 import {
   TOPICS,
+  type CoverageCarrierStatsRecord,
   type EimPackagePayload,
   type EsipaOutboundRecord,
   type FleetCarrierRecord,
@@ -400,6 +401,30 @@ export class OrchestratorHarness {
   async coverage(value: Record<string, unknown>, key: string): Promise<void> {
     await this.publish(TOPICS.coverageEvents.name, [
       { key, value: { eventId: randomUUID(), at: new Date().toISOString(), ...value } },
+    ]);
+  }
+
+  /** What the coverage monitor would say of a carrier's meters in this run's region. */
+  async carrierStats(
+    carrierId: string,
+    counts: { meters: number; degraded?: number; lost?: number },
+  ): Promise<void> {
+    const degraded = counts.degraded ?? 0;
+    const lost = counts.lost ?? 0;
+    const record: CoverageCarrierStatsRecord = {
+      eventId: randomUUID(),
+      type: 'coverage.carrier-stats',
+      at: new Date().toISOString(),
+      carrierId,
+      region: this.region,
+      meters: counts.meters,
+      healthy: counts.meters - degraded - lost,
+      degraded,
+      lost,
+      slowMeters: 0,
+    };
+    await this.publish(TOPICS.coverageCarriers.name, [
+      { key: `${carrierId}/${this.region}`, value: record },
     ]);
   }
 

@@ -109,6 +109,28 @@ export const coverageEventRecordSchema = z.object({
 });
 export type CoverageEventRecord = z.infer<typeof coverageEventRecordSchema>;
 
+/**
+ * coverage.carriers.v1: how a carrier's meters in a region stand, as the coverage monitor's
+ * leader counts them, restated every `COVERAGE_STATS_INTERVAL_MS` (compacted, one per carrier ×
+ * region). The orchestrator's swap policy judges candidate carriers by it.
+ */
+export const coverageCarrierStatsRecordSchema = z.object({
+  ...envelopeShape,
+  type: z.literal('coverage.carrier-stats'),
+  carrierId: carrierIdSchema,
+  region: regionSchema,
+  /** Tracked meters of the carrier in the region (healthy + degraded + lost). */
+  meters: uint,
+  healthy: uint,
+  degraded: uint,
+  lost: uint,
+  /** Of `meters`, those that report daily or less often (silence shows late on them). */
+  slowMeters: uint,
+  /** The carrier's open outage in the region, if any. */
+  outageId: z.string().optional(),
+});
+export type CoverageCarrierStatsRecord = z.infer<typeof coverageCarrierStatsRecordSchema>;
+
 export const SWAP_TRIGGERS = ['coverage', 'carrier-outage', 'operator', 'device-fallback'] as const;
 export type SwapTrigger = (typeof SWAP_TRIGGERS)[number];
 export const SWAP_STATES = [

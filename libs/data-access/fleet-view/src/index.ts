@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import {
   TOPICS,
@@ -6,8 +5,11 @@ import {
   type FleetMeterRecord,
   type FleetRegionRecord,
 } from '@meterlink/contracts';
-import { BatchConsumer, highWatermarks } from '@meterlink/kafka';
 import { createLogger, gauge } from '@meterlink/observability';
+import { TopicReplica } from './topic-replica';
+
+export { TopicReplica } from './topic-replica';
+export { CoverageStatsView } from './coverage-stats-view';
 
 const fleetSize = gauge('fleet_view_meters', 'Meters in this process’s fleet view');
 
@@ -21,31 +23,24 @@ export class FleetView {
   private readonly regions = new Map<string, FleetRegionRecord>();
   private readonly plmnToCarrier = new Map<string, string>();
   private readonly listeners: ((meter: FleetMeterRecord) => void)[] = [];
-  private consumer: BatchConsumer | undefined;
-  private targets: Map<string, string> | undefined;
+  private readonly replica: TopicReplica;
   private readonly log = createLogger('FleetView');
 
-  constructor(
-    private readonly kafka: Kafka,
-    private readonly service: string,
-  ) {}
-
-  async start(): Promise<void> {
-    const topics = [TOPICS.fleetMeters.name, TOPICS.fleetCarriers.name, TOPICS.fleetRegions.name];
-    this.targets = await highWatermarks(this.kafka, topics);
-    this.consumer = new BatchConsumer(this.kafka, {
-      groupId: `${this.service}.fleet-view.${randomUUID()}`,
-      topics,
-      fromBeginning: true,
-      commit: false,
-      handler: async (batch) => {
-        for (const { value } of batch.records)
+  constructor(kafka: Kafka, service: string) {
+    this.replica = new TopicReplica(
+      kafka,
+      `${service}.fleet-view`,
+      [TOPICS.fleetMeters.name, TOPICS.fleetCarriers.name, TOPICS.fleetRegions.name],
+      (values) => {
+        for (const value of values)
           this.apply(value as FleetMeterRecord | FleetCarrierRecord | FleetRegionRecord);
         fleetSize.set(this.meters.size);
-        await Promise.resolve();
       },
-    });
-    await this.consumer.start();
+    );
+  }
+
+  async start(): Promise<void> {
+    await this.replica.start();
   }
 
   apply(record: FleetMeterRecord | FleetCarrierRecord | FleetRegionRecord): void {
@@ -73,22 +68,11 @@ export class FleetView {
 
   /** True once every record that existed at start has been applied. */
   isCaughtUp(): boolean {
-    if (!this.targets || !this.consumer) return false;
-    const positions = this.consumer.positions();
-    for (const [tp, high] of this.targets) {
-      if (high === '0') continue;
-      const pos = positions.get(tp);
-      if (!pos || BigInt(pos) < BigInt(high)) return false;
-    }
-    return true;
+    return this.replica.isCaughtUp();
   }
 
   async waitUntilCaughtUp(timeoutMs = 60_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.isCaughtUp()) {
-      if (Date.now() > deadline) throw new Error('fleet view did not catch up in time');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await this.replica.waitUntilCaughtUp('fleet view', timeoutMs);
     this.log.info(
       { meters: this.meters.size, carriers: this.carriers.size },
       'fleet view caught up',
@@ -116,6 +100,6 @@ export class FleetView {
   }
 
   async stop(): Promise<void> {
-    await this.consumer?.stop();
+    await this.replica.stop();
   }
 }
