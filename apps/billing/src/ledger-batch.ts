@@ -23,7 +23,13 @@ export class LedgerBatch {
         [BILLING_CONSUMER, batch.topic, batch.partition],
       );
       const applied = rows[0] ? BigInt(rows[0].next_offset) : -1n;
-      const fresh = batch.records.filter((r) => BigInt(r.offset) >= applied);
+      // Offsets ascend within a batch: when its first record is fresh, all are (the usual case,
+      // which spares a BigInt per record).
+      const first = batch.records[0];
+      const fresh =
+        first !== undefined && BigInt(first.offset) >= applied
+          ? batch.records
+          : batch.records.filter((r) => BigInt(r.offset) >= applied);
       if (fresh.length === 0) return;
       await write(client, fresh);
       const next = (BigInt(fresh.at(-1)!.offset) + 1n).toString();
