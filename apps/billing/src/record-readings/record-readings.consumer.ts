@@ -18,7 +18,9 @@ const duplicates = counter(
 /**
  * Consumption months are the tariff's local months, connectivity months UTC ones: a reading marks
  * the UTC month it falls in and the months 14 hours either side (no zone is further from UTC), so
- * whatever the meter's zone its local month is marked without looking the meter up.
+ * whatever the meter's zone its local month is marked without looking the meter up. Per
+ * (meter, register, month) only its earliest reading can reach into the month before and only
+ * its latest into the month after, so those two are checked rather than every reading.
  */
 const ZONE_SLACK = `interval '14 hours'`;
 
@@ -40,6 +42,9 @@ const storeReadingsSql = (
 WITH ins AS (
   INSERT INTO billing.readings (meter_id, register, at, value, kind, seq, received_at)
   SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[], $5::text[], $6::bigint[], $7::timestamptz[])
+  -- In key order: consecutive rows go to the same primary-key leaf (a meter's latest), which
+  -- stays in the CPU's cache, instead of a batch's ~170 meters' leaves in turn (arrival order).
+  ORDER BY 1, 2, 3
   ${onConflict}
   RETURNING meter_id, register, at, received_at
 ), agg AS (
@@ -51,9 +56,9 @@ WITH ins AS (
   SELECT meter_id, to_char(month_utc, 'YYYY-MM') AS period, n AS readings, late AS late_readings, 0 AS boundary
   FROM agg
   UNION ALL
-  SELECT DISTINCT meter_id, to_char((at + s.shift) AT TIME ZONE 'UTC', 'YYYY-MM'), 0, 0, 0
-  FROM ins CROSS JOIN (VALUES (-${ZONE_SLACK}), (${ZONE_SLACK})) AS s(shift)
-  WHERE date_trunc('month', (at + s.shift) AT TIME ZONE 'UTC') <> date_trunc('month', at AT TIME ZONE 'UTC')
+  SELECT DISTINCT a.meter_id, to_char(s.at AT TIME ZONE 'UTC', 'YYYY-MM'), 0, 0, 0
+  FROM agg a CROSS JOIN LATERAL (VALUES (a.min_at - ${ZONE_SLACK}), (a.max_at + ${ZONE_SLACK})) AS s(at)
+  WHERE date_trunc('month', s.at AT TIME ZONE 'UTC') <> a.month_utc
   UNION ALL
   SELECT a.meter_id, to_char(a.month_utc - interval '1 month', 'YYYY-MM'), 0, 0, 1 FROM agg a
   WHERE NOT EXISTS (SELECT 1 FROM billing.readings r WHERE r.meter_id = a.meter_id AND r.register = a.register
