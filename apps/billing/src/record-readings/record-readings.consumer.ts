@@ -4,6 +4,7 @@ import { TOPICS, type MeterReadingRecord } from '@meterlink/contracts';
 import type { ConsumedBatch } from '@meterlink/kafka';
 import { counter } from '@meterlink/observability';
 import { LedgerBatch } from '../ledger-batch';
+import { timestamptzArray } from './timestamptz-array';
 
 const stored = counter(
   'billing_readings_stored_total',
@@ -123,11 +124,11 @@ export class RecordReadingsConsumer {
       const params = [
         strings(meterId),
         strings(register),
-        strings(at),
+        timestamptzArray(at) ?? strings(at),
         numbers(value),
         strings(kind),
         numbers(seq),
-        strings(receivedAt),
+        timestamptzArray(receivedAt) ?? strings(receivedAt),
       ];
       // A savepoint, so that a duplicate fails only the first try and not the transaction; the
       // retry stores the batch as ON CONFLICT DO NOTHING always did (the failed try left nothing).
