@@ -43,9 +43,6 @@ const storeReadingsSql = (
 WITH ins AS (
   INSERT INTO billing.readings (meter_id, register, at, value, kind, seq, received_at)
   SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[], $5::text[], $6::bigint[], $7::timestamptz[])
-  -- In key order: consecutive rows go to the same primary-key leaf (a meter's latest), which
-  -- stays in the CPU's cache, instead of a batch's ~170 meters' leaves in turn (arrival order).
-  ORDER BY 1, 2, 3
   ${onConflict}
   RETURNING meter_id, register, at, received_at
 ), agg AS (
@@ -91,6 +88,30 @@ export const STORE_READINGS_SQL = storeReadingsSql(
 );
 const UNIQUE_VIOLATION = '23505';
 
+/**
+ * The order to insert a batch's readings in: meter by meter, each meter's in arrival order. A
+ * batch holds ~170 meters' readings interval by interval; inserted in that order, consecutive
+ * primary-key inserts cycle through ~170 leaves, while meter by meter they stay on one (the
+ * meter's latest), which stays in the CPU's cache: in the billing bench that was worth more
+ * than PostgreSQL sorting the rows itself (ORDER BY, 13 % of its CPU).
+ */
+function meterByMeter(records: readonly { value: MeterReadingRecord }[]): Uint32Array {
+  const groups = new Map<string, number[]>();
+  for (let i = 0; i < records.length; i++) {
+    const id = records[i]!.value.meterId;
+    const group = groups.get(id);
+    if (group) group.push(i);
+    else groups.set(id, [i]);
+  }
+  const order = new Uint32Array(records.length);
+  let k = 0;
+  for (const group of groups.values()) for (const i of group) order[k++] = i;
+  return order;
+}
+
+const permute = <T>(items: readonly T[], order: Uint32Array): T[] =>
+  Array.from(order, (i) => items[i]!);
+
 @Controller()
 export class RecordReadingsConsumer {
   constructor(private readonly ledger: LedgerBatch) {}
@@ -102,6 +123,7 @@ export class RecordReadingsConsumer {
       // value is a contract-validated id, register name, ISO instant or integer, none of which
       // holds a quote or a backslash; strings are quoted so that a meter called NULL stays one.
       const n = records.length;
+      const order = meterByMeter(records);
       const meterId = new Array<string>(n);
       const register = new Array<string>(n);
       const at = new Array<string>(n);
@@ -109,14 +131,20 @@ export class RecordReadingsConsumer {
       const kind = new Array<string>(n);
       const seq = new Array<number>(n);
       const receivedAt = new Array<string>(n);
+      for (let k = 0; k < n; k++) {
+        const i = order[k]!;
+        const r = records[i]!.value;
+        meterId[k] = r.meterId;
+        register[k] = r.register;
+        value[k] = r.value;
+        kind[k] = r.kind;
+        seq[k] = r.seq;
+      }
+      // Instants in arrival order, where equal ones follow each other (parsed once), then written
+      // out meter by meter.
       for (let i = 0; i < n; i++) {
         const r = records[i]!.value;
-        meterId[i] = r.meterId;
-        register[i] = r.register;
         at[i] = r.at;
-        value[i] = r.value;
-        kind[i] = r.kind;
-        seq[i] = r.seq;
         receivedAt[i] = r.receivedAt;
       }
       const numbers = (items: number[]): string => `{${items.join(',')}}`;
@@ -124,11 +152,11 @@ export class RecordReadingsConsumer {
       const params = [
         strings(meterId),
         strings(register),
-        timestamptzArray(at) ?? strings(at),
+        timestamptzArray(at, order) ?? strings(permute(at, order)),
         numbers(value),
         strings(kind),
         numbers(seq),
-        timestamptzArray(receivedAt) ?? strings(receivedAt),
+        timestamptzArray(receivedAt, order) ?? strings(permute(receivedAt, order)),
       ];
       // A savepoint, so that a duplicate fails only the first try and not the transaction; the
       // retry stores the batch as ON CONFLICT DO NOTHING always did (the failed try left nothing).

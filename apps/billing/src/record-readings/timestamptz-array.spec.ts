@@ -51,3 +51,18 @@ describe('timestamptzArray', () => {
       expect(timestamptzArray(['2026-11-01T00:00:00Z', iso])).toBeUndefined();
   });
 });
+
+describe('timestamptzArray in a given order', () => {
+  it('writes element order[k] at position k', () => {
+    const isos = [
+      '2000-01-01T00:00:00.001Z',
+      '2000-01-01T00:00:00.002Z',
+      '2000-01-01T00:00:00.003Z',
+    ];
+    expect(decode(timestamptzArray(isos, Uint32Array.from([2, 0, 1]))!)).toEqual([
+      3000n,
+      1000n,
+      2000n,
+    ]);
+  });
+});

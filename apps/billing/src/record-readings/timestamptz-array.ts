@@ -14,8 +14,28 @@ const TIMESTAMPTZ_OID = 1184;
 const PG_EPOCH_MS = Date.UTC(2000, 0, 1);
 const TWO_32 = 2 ** 32;
 
-export function timestamptzArray(isos: readonly string[]): Buffer | undefined {
+export function timestamptzArray(
+  isos: readonly string[],
+  /** Which of isos goes at each position (default: as they are). */
+  order?: Uint32Array,
+): Buffer | undefined {
   const n = isos.length;
+  // A fleet reports interval by interval: consecutive readings mostly share their instant, which
+  // is then parsed once.
+  const micros = new Float64Array(n);
+  let lastIso = '';
+  let us = 0;
+  for (let i = 0; i < n; i++) {
+    const iso = isos[i]!;
+    if (iso !== lastIso) {
+      if (!EXACT_ISO.test(iso)) return undefined;
+      const ms = Date.parse(iso);
+      if (!Number.isFinite(ms)) return undefined;
+      us = (ms - PG_EPOCH_MS) * 1000;
+      lastIso = iso;
+    }
+    micros[i] = us;
+  }
   // Header: dimensions, has-nulls flag, element type, then length and lower bound of the one
   // dimension; each element: its length (8) and the int64 microseconds.
   const out = Buffer.allocUnsafe(20 + 12 * n);
@@ -25,25 +45,12 @@ export function timestamptzArray(isos: readonly string[]): Buffer | undefined {
   out.writeInt32BE(n, 12);
   out.writeInt32BE(1, 16);
   let at = 20;
-  // A fleet reports interval by interval: consecutive readings mostly share their instant, which
-  // is then parsed once.
-  let lastIso = '';
-  let high = 0;
-  let low = 0;
-  for (let i = 0; i < n; i++) {
-    const iso = isos[i]!;
-    if (iso !== lastIso) {
-      if (!EXACT_ISO.test(iso)) return undefined;
-      const ms = Date.parse(iso);
-      if (!Number.isFinite(ms)) return undefined;
-      const us = (ms - PG_EPOCH_MS) * 1000;
-      high = Math.floor(us / TWO_32);
-      low = us - high * TWO_32;
-      lastIso = iso;
-    }
+  for (let k = 0; k < n; k++) {
+    const v = micros[order ? order[k]! : k]!;
+    const high = Math.floor(v / TWO_32);
     out.writeInt32BE(8, at);
     out.writeInt32BE(high, at + 4);
-    out.writeUInt32BE(low, at + 8);
+    out.writeUInt32BE(v - high * TWO_32, at + 8);
     at += 12;
   }
   return out;
