@@ -8,6 +8,11 @@ export const BILLING_CONSUMER = 'billing';
 /**
  * Runs a batch's writes in one transaction with the partition's next offset: records below the
  * stored offset were already applied and are skipped, which makes Kafka redelivery harmless.
+ *
+ * The COMMIT stays synchronous on purpose. BatchConsumer commits the Kafka offset once this
+ * resolves, and a restarted group resumes from Kafka's offset; the stored offsets only skip
+ * records, they never rewind the group. With synchronous_commit off, a PostgreSQL crash could
+ * lose a transaction whose Kafka offset was already committed: its records would never come back.
  */
 @Injectable()
 export class LedgerBatch {
