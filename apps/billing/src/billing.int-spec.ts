@@ -389,6 +389,46 @@ describe('billing over Kafka and PostgreSQL', () => {
       { timeoutMs: 30_000, what: 'the topic to agree with the ledger' },
     );
   });
+
+  it('stores a reading sent twice once, whether the copy comes in the same batch or later', async () => {
+    useMonth(periods[1]!);
+    const [meter] = fixtureMeters(tag, 'D', 1) as [FixtureMeter];
+    const customerId = `CUST-D-${tag}`;
+    const input = monthOf([meter], customerId, 3);
+    const readings = input.filter((r) => r.topic === TOPICS.meterReadings);
+    // The same interval as a new event: a meter that sent it again.
+    const again = (r: Input): Input => ({ ...r, value: { ...r.value, eventId: randomUUID() } });
+    const stored = async (): Promise<number> => {
+      const { rows } = await pool.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM billing.readings WHERE meter_id = $1',
+        [meter.meterId],
+      );
+      return rows[0]!.n;
+    };
+    // Batches that met a duplicate and were stored again skipping it (not dead-lettered record
+    // by record, which would store the same readings too).
+    const retried = async (): Promise<number> => {
+      const text = await (await fetch(`${billing.baseUrl}/metrics`)).text();
+      const line = /^billing_reading_batches_with_duplicates_total(?:{[^}]*})? (\d+)$/m.exec(text);
+      return Number(line?.[1] ?? 0);
+    };
+    const retriedBefore = await retried();
+    // One send: the copies land in the batch of the readings they copy.
+    await produce(producer, [...input, ...readings.slice(0, 50).map(again)]);
+    await settled(kafka, pool, [meter.meterId]);
+    expect(await stored()).toBe(readings.length);
+    expect(await retried()).toBe(retriedBefore + 1);
+    const statement = await get<Statement>(`/v1/statements/meters/${meter.meterId}/${period}`);
+    expect(statement.lines.length).toBeGreaterThan(0);
+
+    await produce(producer, readings.slice(100, 200).map(again));
+    await settled(kafka, pool, [meter.meterId]);
+    expect(await stored()).toBe(readings.length);
+    expect(await retried()).toBe(retriedBefore + 2);
+    expect(await get<Statement>(`/v1/statements/meters/${meter.meterId}/${period}`)).toEqual(
+      statement,
+    );
+  });
 });
 
 function nextOf(period: string): string {

@@ -8,6 +8,11 @@ export const BILLING_CONSUMER = 'billing';
 /**
  * Runs a batch's writes in one transaction with the partition's next offset: records below the
  * stored offset were already applied and are skipped, which makes Kafka redelivery harmless.
+ *
+ * The COMMIT stays synchronous on purpose. BatchConsumer commits the Kafka offset once this
+ * resolves, and a restarted group resumes from Kafka's offset; the stored offsets only skip
+ * records, they never rewind the group. With synchronous_commit off, a PostgreSQL crash could
+ * lose a transaction whose Kafka offset was already committed: its records would never come back.
  */
 @Injectable()
 export class LedgerBatch {
@@ -23,7 +28,13 @@ export class LedgerBatch {
         [BILLING_CONSUMER, batch.topic, batch.partition],
       );
       const applied = rows[0] ? BigInt(rows[0].next_offset) : -1n;
-      const fresh = batch.records.filter((r) => BigInt(r.offset) >= applied);
+      // Offsets ascend within a batch: when its first record is fresh, all are (the usual case,
+      // which spares a BigInt per record).
+      const first = batch.records[0];
+      const fresh =
+        first !== undefined && BigInt(first.offset) >= applied
+          ? batch.records
+          : batch.records.filter((r) => BigInt(r.offset) >= applied);
       if (fresh.length === 0) return;
       await write(client, fresh);
       const next = (BigInt(fresh.at(-1)!.offset) + 1n).toString();

@@ -1,7 +1,9 @@
+import { TOPICS } from '@meterlink/contracts';
 import { KafkaBatchTransport, kafkaClient, kafkaClientsOnce } from '@meterlink/kafka';
 import { main, runService } from '@meterlink/service-kit';
 import { loadBillingConfig, type BillingConfig } from './config';
 import { BillingModule } from './app.module';
+import { readingFastPath } from './record-readings/reading-fast-path';
 
 const kafkaParts = kafkaClientsOnce(
   (config: BillingConfig) => ({
@@ -27,6 +29,7 @@ main(() =>
         fromBeginning: true,
         maxBytesPerPartition: config.BILLING_FETCH_BYTES_PER_PARTITION,
         deadLetterProducer: kafkaParts(config).producer,
+        fastPaths: { [TOPICS.meterReadings.name]: readingFastPath },
       }),
   }),
 );

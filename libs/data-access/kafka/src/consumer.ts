@@ -44,7 +44,18 @@ export interface BatchConsumerOptions {
   commit?: boolean;
   sessionTimeoutMs?: number;
   maxBytesPerPartition?: number;
+  /**
+   * Per topic, a cheaper check run on the parsed JSON before the topic's zod schema. It must
+   * return true only for a value the schema certainly accepts and would return unchanged (no
+   * unknown keys, defaults or transforms): that value is then used as it is, without zod's copy.
+   * Anything else (false) goes through the schema as before, so rejections, their reason and
+   * detail are the schema's. For hot topics, where zod's per-record cost counts.
+   */
+  fastPaths?: Readonly<Record<string, FastPath>>;
 }
+
+/** See BatchConsumerOptions.fastPaths. */
+export type FastPath = (json: unknown) => boolean;
 
 const consumed = counter('kafka_consumed_total', 'Records consumed', ['group', 'topic']);
 const deadLettered = counter('kafka_dead_lettered_total', 'Records sent to deadletter.v1', [
@@ -196,6 +207,7 @@ export class BatchConsumer {
         const isStale = (): boolean => payload.isStale();
         const group = this.options.groupId;
         const def = this.topicDefs.get(batch.topic)!;
+        const fastPath = this.options.fastPaths?.[batch.topic];
         const decoded: ConsumedRecord<unknown>[] = [];
         const rejected: {
           message: KafkaMessage;
@@ -203,9 +215,8 @@ export class BatchConsumer {
           detail: string;
         }[] = [];
         for (const message of batch.messages) {
-          const result = decode(def, message);
-          if (result.ok)
-            decoded.push({ ...result.record, topic: batch.topic, partition: batch.partition });
+          const result = decodeMessage(def, message, batch.topic, batch.partition, fastPath);
+          if (result.ok) decoded.push(result.record);
           else rejected.push({ message, reason: result.reason, detail: result.detail });
         }
         consumed.inc({ group, topic: batch.topic }, batch.messages.length);
@@ -378,7 +389,7 @@ export class BatchConsumer {
 }
 
 type DecodeResult =
-  | { ok: true; record: Omit<ConsumedRecord<unknown>, 'topic' | 'partition'> }
+  | { ok: true; record: ConsumedRecord<unknown> }
   | { ok: false; reason: 'undecodable' | 'schema_violation'; detail: string };
 
 function headerString(headers: IHeaders | undefined, name: string): string | undefined {
@@ -388,7 +399,14 @@ function headerString(headers: IHeaders | undefined, name: string): string | und
   return first === undefined ? undefined : first.toString();
 }
 
-function decode(def: TopicDefinition, message: KafkaMessage): DecodeResult {
+/** Exported for tests only. */
+export function decodeMessage(
+  def: TopicDefinition,
+  message: KafkaMessage,
+  topic: string,
+  partition: number,
+  fastPath?: FastPath,
+): DecodeResult {
   if (!message.value) return { ok: false, reason: 'undecodable', detail: 'empty value' };
   let json: unknown;
   try {
@@ -400,6 +418,10 @@ function decode(def: TopicDefinition, message: KafkaMessage): DecodeResult {
       detail: error instanceof Error ? error.message : 'invalid JSON',
     };
   }
+  // The record is built here in one go (not spread into another object later): one allocation
+  // fewer per record on the hottest path.
+  if (fastPath?.(json) === true)
+    return { ok: true, record: consumedRecord(message, json, topic, partition) };
   const parsed = def.schema.safeParse(json);
   if (!parsed.success) {
     return {
@@ -411,17 +433,25 @@ function decode(def: TopicDefinition, message: KafkaMessage): DecodeResult {
         .join('; '),
     };
   }
+  return { ok: true, record: consumedRecord(message, parsed.data, topic, partition) };
+}
+
+function consumedRecord(
+  message: KafkaMessage,
+  value: unknown,
+  topic: string,
+  partition: number,
+): ConsumedRecord<unknown> {
   const headers = message.headers ?? {};
   return {
-    ok: true,
-    record: {
-      offset: message.offset,
-      key: message.key?.toString('utf8') ?? null,
-      value: parsed.data,
-      headers,
-      correlationId: headerString(headers, HEADER_CORRELATION_ID),
-      timestamp: message.timestamp,
-    },
+    topic,
+    partition,
+    offset: message.offset,
+    key: message.key?.toString('utf8') ?? null,
+    value,
+    headers,
+    correlationId: headerString(headers, HEADER_CORRELATION_ID),
+    timestamp: message.timestamp,
   };
 }
 

@@ -106,9 +106,23 @@ async function produceAll(
   await Promise.all(inFlight);
 }
 
+/** Asks again while a fresh broker's group coordinator is still loading (a retriable error). */
+async function retried<T>(ask: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await ask();
+    } catch (error) {
+      if ((error as { retriable?: boolean }).retriable !== true || attempt >= 40) throw error;
+      await sleep(500);
+    }
+  }
+}
+
 async function committedBehind(admin: Admin, topic: string): Promise<number> {
-  const ends = await admin.fetchTopicOffsets(topic);
-  const [committed] = await admin.fetchOffsets({ groupId: 'billing', topics: [topic] });
+  const ends = await retried(() => admin.fetchTopicOffsets(topic));
+  const [committed] = await retried(() =>
+    admin.fetchOffsets({ groupId: 'billing', topics: [topic] }),
+  );
   let behind = 0;
   for (const end of ends) {
     const c = committed?.partitions.find((p) => p.partition === end.partition);
