@@ -71,6 +71,14 @@ describe('uplink decoding', () => {
     ['meter_decommissioned', topic, buf(telemetry), meter({ status: 'decommissioned' })],
     ['malformed_payload', topic, buf('{not json'), meter()],
     ['malformed_payload', topic, buf('[1,2]'), meter()],
+    // A seq of 7 and then a lone continuation byte: not UTF-8, never decoded with replacements.
+    [
+      'malformed_payload',
+      topic,
+      Buffer.concat([buf('{"v":1,"seq":7,"x":"'), Buffer.from([0x80]), buf('"}')]),
+      meter(),
+    ],
+    ['malformed_payload', topic, buf('abc.def'), meter()],
     ['schema_violation', topic, buf({ ...telemetry, seq: 'x' }), meter()],
     ['unsigned_not_allowed', topic, buf(telemetry), meter({ signedTelemetry: true })],
   ])('rejects with %s', (reason, t, payload, m) => {
@@ -82,6 +90,26 @@ describe('uplink decoding', () => {
     expect(
       decodeUplink(topic, buf({ jws }), fleet(meter({ signedTelemetry: true })), cache),
     ).toMatchObject({ ok: true, signed: true });
+  });
+
+  it('accepts a bare compact JWS as the whole payload (device-interface §1)', () => {
+    const jws = signCompact(telemetry, privateKeyFromJwk(keys.privateJwk), 'EM-0001');
+    const outcome = decodeUplink(
+      topic,
+      buf(`${jws}\n`),
+      fleet(meter({ signedTelemetry: true })),
+      cache,
+    );
+    expect(outcome).toMatchObject({ ok: true, signed: true, channel: 'telemetry' });
+    if (outcome.ok) expect(outcome.message.seq).toBe(7);
+  });
+
+  it('rejects a bare compact JWS signed by another key as bad_signature', () => {
+    const jws = signCompact(telemetry, privateKeyFromJwk(otherKeys.privateJwk), 'EM-0001');
+    expect(decodeUplink(topic, buf(jws), fleet(meter()), cache)).toMatchObject({
+      ok: false,
+      reason: 'bad_signature',
+    });
   });
 
   it('rejects, rather than throws, when the registered device key is unusable', () => {

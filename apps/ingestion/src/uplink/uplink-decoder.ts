@@ -29,6 +29,17 @@ const SCHEMAS = {
   esipa: esipaUplinkMessageSchema,
 } as const;
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Three base64url segments: a JWS in compact serialization (it cannot be JSON, which a `{` opens). */
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+/** The payload as a compact JWS, when it is one (surrounding whitespace aside). */
+function compactJws(text: string): string | undefined {
+  const trimmed = text.trim();
+  return trimmed.charCodeAt(0) !== 0x7b && COMPACT_JWS.test(trimmed) ? trimmed : undefined;
+}
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -74,16 +85,34 @@ export function decodeUplink(
       meterId,
     };
 
-  let json: unknown;
+  let text: string;
   try {
-    json = JSON.parse(payload.toString('utf8'));
-  } catch (error) {
+    text = utf8.decode(payload);
+  } catch {
+    // §1: the payload is UTF-8. Replacement characters would change what was signed and sent.
     return {
       ok: false,
       reason: 'malformed_payload',
-      detail: error instanceof Error ? error.message : 'invalid JSON',
+      detail: 'payload is not valid UTF-8',
       meterId,
     };
+  }
+  let json: unknown;
+  const bareJws = compactJws(text);
+  if (bareJws !== undefined) {
+    // §1 allows the compact JWS itself as the payload, as well as §5's {"jws": "…"} wrapper.
+    json = { jws: bareJws };
+  } else {
+    try {
+      json = JSON.parse(text);
+    } catch (error) {
+      return {
+        ok: false,
+        reason: 'malformed_payload',
+        detail: error instanceof Error ? error.message : 'invalid JSON',
+        meterId,
+      };
+    }
   }
   if (!isRecord(json))
     return {

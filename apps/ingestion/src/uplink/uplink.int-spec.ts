@@ -1,6 +1,13 @@
 import mqtt, { type MqttClient } from 'mqtt';
-import { TOPICS, type IngestRejectedRecord, type MeterReadingRecord } from '@meterlink/contracts';
+import {
+  TOPICS,
+  type IngestRejectedRecord,
+  type MeterConnectivityRecord,
+  type MeterEventRecord,
+  type MeterReadingRecord,
+} from '@meterlink/contracts';
 import { createKafka } from '@meterlink/kafka';
+import { createRedis } from '@meterlink/redis';
 import {
   Platform,
   TEST_CATALOGUE,
@@ -31,6 +38,7 @@ describe('ingestion uplink', () => {
   const recorder = new TopicRecorder(kafka, [
     TOPICS.meterReadings.name,
     TOPICS.meterConnectivity.name,
+    TOPICS.meterEvents.name,
     TOPICS.ingestRejected.name,
   ]);
   const [alice, bob] = testMeters(2);
@@ -298,6 +306,128 @@ describe('ingestion uplink', () => {
         { command: 'deleteClient', username: ghostId },
         { command: 'deleteRole', rolename: `test:${ghostId}` },
       ]);
+    }
+  });
+  it('fans out readings, connectivity with its carrier, alarms, boot and eUICC notifications', async () => {
+    const [dave] = testMeters(1);
+    expect(await platform.importManifest({ ndjson: manifestOf([dave!]) })).toMatchObject({
+      imported: 1,
+    });
+    const meterId = dave!.line.meterId;
+    const enabled = dave!.line.profiles.find((p) => p.state === 'enabled')!;
+    const client = await connect(dave!);
+    const now = new Date().toISOString();
+    const telemetry = telemetryMessage(dave!, 1);
+    const readings = [0, 1, 2].map((i) => ({
+      at: new Date(Date.parse(now) - (2 - i) * 900_000).toISOString(),
+      register: 'energy_import_wh',
+      value: 500 + i,
+    }));
+    await client.publishAsync(up(dave!), JSON.stringify({ ...telemetry, readings }), { qos: 1 });
+    const events = [
+      { v: 1, seq: 2, sentAt: now, type: 'alarm', code: 'tamper', at: now },
+      {
+        v: 1,
+        seq: 3,
+        sentAt: now,
+        type: 'boot',
+        fw: '4.2.0',
+        eid: dave!.line.eid,
+        profiles: dave!.line.profiles.map(({ iccid, state, fallback }) => ({
+          iccid,
+          state,
+          fallback,
+        })),
+      },
+    ];
+    for (const event of events)
+      await client.publishAsync(up(dave!, 'events'), JSON.stringify(event), { qos: 1 });
+    const fallbackTo = dave!.line.profiles.find((p) => p.state !== 'enabled')!;
+    await client.publishAsync(
+      up(dave!, 'esipa'),
+      JSON.stringify({
+        v: 1,
+        seq: 4,
+        type: 'notifications',
+        eid: dave!.line.eid,
+        notifications: [{ seqNumber: 1, event: 'fallback', iccid: fallbackTo.iccid, at: now }],
+      }),
+      { qos: 1 },
+    );
+    // device-interface §1: the compact JWS on its own is a payload too, not only {"jws": …}.
+    await client.publishAsync(up(dave!), dave!.sign(telemetryMessage(dave!, 5, 777)), { qos: 1 });
+
+    const eventsOf = (): MeterEventRecord[] =>
+      recorder.on<MeterEventRecord>(TOPICS.meterEvents.name, (e) => e.meterId === meterId);
+    await eventually(
+      () =>
+        eventsOf().length >= 3 && readingsOf(meterId).some((r) => r.seq === 5 && r.value === 777),
+      { timeoutMs: 20_000, what: 'three device events and the signed reading' },
+    );
+    expect(
+      readingsOf(meterId)
+        .filter((r) => r.seq === 1)
+        .map((r) => [r.at, r.register, r.value]),
+    ).toEqual(readings.map((r) => [r.at, r.register, r.value]));
+    const connectivity = recorder.on<MeterConnectivityRecord>(
+      TOPICS.meterConnectivity.name,
+      (c) => c.meterId === meterId && c.seq === 1,
+    );
+    expect(connectivity).toEqual([
+      expect.objectContaining({ iccid: enabled.iccid, carrierId: enabled.carrierId }),
+    ]);
+    const byType = Object.fromEntries(eventsOf().map((e) => [e.type, e]));
+    expect(byType.alarm).toMatchObject({ seq: 2, code: 'tamper' });
+    expect(byType.boot).toMatchObject({ seq: 3, fw: '4.2.0', eid: dave!.line.eid });
+    expect(byType.fallback).toMatchObject({ seq: 4, iccid: fallbackTo.iccid, eid: dave!.line.eid });
+    expect(eventsOf()).toHaveLength(3);
+  });
+
+  it('dead-letters a message that keeps failing as processing_failed and keeps the rest flowing', async () => {
+    const [erin] = testMeters(1);
+    expect(await platform.importManifest({ ndjson: manifestOf([erin!]) })).toMatchObject({
+      imported: 1,
+    });
+    const meterId = erin!.line.meterId;
+    // A defect that no retry can cure: erin's dedupe key holds the wrong Redis type, so every
+    // dedupe script touching it fails with WRONGTYPE (not an outage, which is retried forever).
+    const redis = createRedis(infra.REDIS_URL, 'int-ingestion-poison');
+    try {
+      await redis.del(`dd:{${meterId}}:hw`);
+      await redis.rpush(`dd:{${meterId}}:hw`, 'not-a-number');
+      const before = await readMetric(
+        platform.service('ingestion').baseUrl,
+        'ingest_rejected_total',
+        { reason: 'processing_failed' },
+      );
+      const erinClient = await connect(erin!);
+      await erinClient.publishAsync(up(erin!), JSON.stringify(telemetryMessage(erin!, 1)), {
+        qos: 1,
+      });
+      // Alice's messages, in the same batches or after, are not held behind erin's.
+      await sentinel(clients[0]!, alice!, 6_000);
+      await eventually(
+        () =>
+          rejectedOf(meterId).some((r) => r.reason === 'processing_failed' && r.seq === undefined),
+        { timeoutMs: 30_000, what: 'erin’s message dead-lettered as processing_failed' },
+      );
+      const [record] = rejectedOf(meterId);
+      expect(record).toMatchObject({
+        meterId,
+        reason: 'processing_failed',
+        mqttTopic: up(erin!),
+      });
+      expect(record!.detail).toMatch(/WRONGTYPE/);
+      expect(
+        await readMetric(platform.service('ingestion').baseUrl, 'ingest_rejected_total', {
+          reason: 'processing_failed',
+        }),
+      ).toBe(before + 1);
+      expect(readingsOf(meterId)).toEqual([]);
+      await sentinel(clients[0]!, alice!, 6_001);
+    } finally {
+      await redis.del(`dd:{${meterId}}:hw`);
+      await redis.quit();
     }
   });
 });

@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import {
   TOPICS,
+  parseUplinkTopic,
   stableEventId,
   type FleetMeterRecord,
   type IngestRejectedRecord,
@@ -202,8 +203,17 @@ export class UplinkService {
       'uplink dead-lettered after repeated failures',
     );
     rejected.inc({ reason: 'processing_failed' });
+    // The topic names the sender (the broker's ACL saw to that), so the record is keyed and
+    // attributed to the meter even though its payload could not be processed.
+    const { meterId } = parseUplinkTopic(topic);
     await this.producer.send([
-      this.rejection('processing_failed', detail, { topic, payload }, new Date().toISOString()),
+      this.rejection(
+        'processing_failed',
+        detail,
+        { topic, payload },
+        new Date().toISOString(),
+        meterId,
+      ),
     ]);
   }
 
