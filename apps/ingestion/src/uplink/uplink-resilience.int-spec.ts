@@ -259,4 +259,30 @@ describe('ingestion under failure', () => {
       await ingestion.start();
     }
   });
+  it('reports Kafka away, and back, while no message flows', async () => {
+    // Without traffic no produce request fails; the producer's idle probe is what notices.
+    await eventually(async () => (await ready()) === 200, {
+      what: 'ingestion ready before the outage',
+      detail: () => lastReadiness,
+    });
+    await broker().stop();
+    try {
+      // The producer's own check, not only a consumer's: ingestion's acknowledgements depend on it.
+      const kafkaCheck = (): boolean | undefined =>
+        (JSON.parse(lastReadiness.slice(4) || '{}') as { checks?: { kafka?: { ok: boolean } } })
+          .checks?.kafka?.ok;
+      await eventually(async () => (await ready()) === 503 && kafkaCheck() === false, {
+        timeoutMs: 30_000,
+        what: 'readiness to report the producer’s Kafka away with no traffic',
+        detail: () => lastReadiness,
+      });
+    } finally {
+      await broker().start();
+    }
+    await eventually(async () => (await ready()) === 200, {
+      timeoutMs: 60_000,
+      what: 'ingestion ready again once Kafka answers, still with no traffic',
+      detail: () => lastReadiness,
+    });
+  });
 });

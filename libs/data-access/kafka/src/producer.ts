@@ -30,6 +30,11 @@ export interface BatchingProducerOptions {
   maxInFlightBatches: number;
   /** Backoff ceiling while Kafka is unreachable. */
   maxRetryDelayMs: number;
+  /**
+   * While no request went out for this long, a metadata round trip checks the cluster, so that
+   * an idle service's readiness still follows Kafka (and comes back with it). 0: never.
+   */
+  idleProbeMs: number;
 }
 
 const DEFAULTS: BatchingProducerOptions = {
@@ -37,6 +42,7 @@ const DEFAULTS: BatchingProducerOptions = {
   maxBatchRecords: 2_000,
   maxInFlightBatches: 1,
   maxRetryDelayMs: 5_000,
+  idleProbeMs: 5_000,
 };
 
 interface Pending {
@@ -72,6 +78,8 @@ export class BatchingProducer {
   private connected = false;
   /** The last request failed and is being retried: Kafka is away even if no socket said so. */
   private failing = false;
+  private lastAnswerAt = 0;
+  private probeTimer: NodeJS.Timeout | undefined;
   private readonly log = createLogger('BatchingProducer');
 
   constructor(
@@ -87,6 +95,42 @@ export class BatchingProducer {
   async connect(): Promise<void> {
     await this.sender.connect();
     this.connected = true;
+    this.lastAnswerAt = Date.now();
+    if (this.options.idleProbeMs > 0) this.scheduleProbe();
+  }
+
+  private scheduleProbe(): void {
+    this.probeTimer = setTimeout(() => {
+      void this.probeIfIdle().finally(() => {
+        if (!this.stopped) this.scheduleProbe();
+      });
+    }, this.options.idleProbeMs);
+    this.probeTimer.unref();
+  }
+
+  /** Requests in flight say whether Kafka answers; with none for a while, a probe asks. */
+  private async probeIfIdle(): Promise<void> {
+    if (this.stopped || this.inFlight > 0) return;
+    if (Date.now() - this.lastAnswerAt < this.options.idleProbeMs / 2) return;
+    const timeoutMs = this.options.idleProbeMs;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.sender.probe(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+      if (!this.connected || this.failing) this.log.info('Kafka answers again');
+      this.connected = true;
+      this.failing = false;
+      this.lastAnswerAt = Date.now();
+    } catch (error) {
+      if (this.connected) this.log.warn({ err: error }, 'Kafka does not answer the idle probe');
+      this.connected = false;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   isConnected(): boolean {
@@ -160,6 +204,7 @@ export class BatchingProducer {
         await this.sender.send(byTopic);
         this.connected = true;
         this.failing = false;
+        this.lastAnswerAt = Date.now();
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
         for (const topic of byTopic.keys()) sendLatency.observe({ topic }, seconds);
         batch.forEach((p) => p.resolve());
@@ -195,6 +240,7 @@ export class BatchingProducer {
       await new Promise((r) => setTimeout(r, 20));
     }
     this.stopped = true;
+    if (this.probeTimer) clearTimeout(this.probeTimer);
     const abandoned = this.queue.splice(0);
     abandoned.forEach((p) => p.reject(new Error('producer stopped')));
     await this.sender.disconnect();

@@ -1,4 +1,4 @@
-import type { IHeaders, Kafka, Producer } from 'kafkajs';
+import type { Admin, IHeaders, Kafka, Producer } from 'kafkajs';
 import { CompressionTypes } from 'kafkajs';
 
 /** One record for a produce request, already grouped by topic by the caller. */
@@ -20,14 +20,17 @@ export interface RecordSender {
   disconnect(): Promise<void>;
   /** False once the client knows it lost its connection (kafkajs says so; others may not). */
   onDisconnect(listener: () => void): void;
+  /** One cheap round trip to the cluster (metadata): resolves once a broker answered. */
+  probe(): Promise<void>;
 }
 
 export type KafkaClientKind = 'kafkajs' | 'platformatic';
 
 export class KafkajsSender implements RecordSender {
   private readonly producer: Producer;
+  private admin: Admin | undefined;
 
-  constructor(kafka: Kafka) {
+  constructor(private readonly kafka: Kafka) {
     this.producer = kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
@@ -48,12 +51,20 @@ export class KafkajsSender implements RecordSender {
     });
   }
 
-  disconnect(): Promise<void> {
-    return this.producer.disconnect();
+  async disconnect(): Promise<void> {
+    await this.admin?.disconnect();
+    await this.producer.disconnect();
   }
 
   onDisconnect(listener: () => void): void {
     this.producer.on(this.producer.events.DISCONNECT, listener);
+  }
+
+  async probe(): Promise<void> {
+    // kafkajs's producer has no metadata call of its own; an admin client on the same brokers does.
+    this.admin ??= this.kafka.admin({ retry: { retries: 0 } });
+    await this.admin.connect();
+    await this.admin.describeCluster();
   }
 }
 
@@ -135,6 +146,12 @@ export class PlatformaticSender implements RecordSender {
   }
 
   onDisconnect(): void {
-    // No connection events: readiness relies on failed requests instead.
+    // No connection events: readiness relies on failed requests and the idle probe instead.
+  }
+
+  async probe(): Promise<void> {
+    if (!this.producer) throw new Error('producer not connected');
+    // forceUpdate: the cached metadata would answer without asking any broker.
+    await this.producer.metadata({ topics: [], forceUpdate: true });
   }
 }
