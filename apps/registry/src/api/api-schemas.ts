@@ -53,10 +53,22 @@ export const carrierViewSchema = carrierSchema.extend({ updatedAt: isoDateTimeSc
 export const carrierListSchema = z.object({ carriers: z.array(carrierViewSchema) });
 export const regionViewSchema = regionContractSchema.extend({ updatedAt: isoDateTimeSchema });
 export const regionListSchema = z.object({ regions: z.array(regionViewSchema) });
+export const catalogueWarningSchema = z.object({
+  code: z.enum(['uncatalogued_carrier']),
+  region: regionSchema,
+  carrierId: carrierIdSchema,
+  path: z.string().describe('where the catalogue names it, e.g. `regions.1.carriers.1`'),
+  message: z.string(),
+});
 export const catalogueImportResultSchema = z.object({
   importId: z.uuid(),
   carriers: z.number().int(),
   regions: z.number().int(),
+  warnings: z
+    .array(catalogueWarningSchema)
+    .describe(
+      'imported as it is, worth a look: a region naming a carrier the catalogue does not describe is kept under contract, and never chosen as a download target until it is described',
+    ),
 });
 
 // Imports
@@ -162,6 +174,7 @@ export const API_COMPONENTS = {
   ManifestLine: manifestLineSchema,
   CarrierCatalogue: carrierCatalogueSchema,
   CatalogueImportResult: catalogueImportResultSchema,
+  CatalogueWarning: catalogueWarningSchema,
   Carrier: carrierViewSchema,
   CarrierList: carrierListSchema,
   Region: regionViewSchema,
