@@ -13,6 +13,15 @@ import {
   infraEnv,
 } from '@meterlink/testing';
 
+const connectAs = (url: string, meterId: string, password: string): Promise<mqtt.MqttClient> =>
+  mqtt.connectAsync(url, {
+    clientId: meterId,
+    username: meterId,
+    password,
+    protocolVersion: 5,
+    reconnectPeriod: 0,
+  });
+
 /** The registry over real PostgreSQL, Kafka and Mosquitto. */
 describe('registry manifest import', () => {
   const infra = infraEnv();
@@ -140,5 +149,34 @@ describe('registry manifest import', () => {
       line: refused === twin ? 2 : 1,
       reason: `eid already belongs to ${kept.meterId}`,
     });
+  });
+});
+
+/** The same import with the default batch size: many lines, one transaction per batch. */
+describe('registry manifest import, default batch size', () => {
+  const infra = infraEnv();
+  const platform = new Platform({
+    infra,
+    basePort: 4301,
+    services: ['registry'],
+    logTag: 'int-registry-batches',
+  });
+
+  beforeAll(async () => {
+    await platform.start();
+    await platform.importCatalogue(TEST_CATALOGUE);
+  });
+  afterAll(async () => {
+    await platform.stop();
+  });
+
+  it('imports a meter whose password is provisioning.md\'s sample "…", and lets it connect with it', async () => {
+    const [meter] = testMeters(1, { mqttPassword: '…' });
+    expect(await platform.importManifest({ ndjson: manifestOf([meter!]) })).toMatchObject({
+      imported: 1,
+      rejected: 0,
+    });
+    const client = await connectAs(infra.MQTT_URL, meter!.line.meterId, '…');
+    await client.endAsync();
   });
 });

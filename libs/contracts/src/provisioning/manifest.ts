@@ -35,7 +35,8 @@ export const manifestLineSchema = z
     rollbackWindowS: z.number().int().positive().default(DEFAULT_ROLLBACK_WINDOW_S),
     fallbackDelayS: z.number().int().positive().default(DEFAULT_FALLBACK_DELAY_S),
     devicePublicKeyJwk: ecPublicJwkSchema,
-    mqttPassword: z.string().min(12).max(256),
+    // provisioning.md sets no minimum (its sample is "…"): the factory chooses the password.
+    mqttPassword: z.string().min(1).max(256),
     profiles: z.array(manifestProfileSchema).min(1).max(16),
   })
   .superRefine((line, ctx) => {
