@@ -93,7 +93,27 @@ export const importSummarySchema = z.object({
 export const importReportSchema = importSummarySchema.extend({
   errors: z
     .array(lineErrorSchema)
-    .describe('line errors, the first 10,000; `rejected` counts all of them'),
+    .describe(
+      'line errors, the first 10,000 by line number; `rejected` counts all of them, and GET /v1/imports/{importId}/errors pages through every one',
+    ),
+});
+export const importErrorsQuerySchema = z.object({
+  after: z.coerce
+    .number()
+    .int()
+    .nonnegative()
+    .default(0)
+    .describe('cursor: `nextAfter` of the previous page (a line number)'),
+  limit: limit(1_000, 10_000),
+});
+export const importErrorPageSchema = z.object({
+  errors: z.array(lineErrorSchema).describe('by line number'),
+  nextAfter: z
+    .number()
+    .int()
+    .positive()
+    .optional()
+    .describe('present when there may be more: pass it as `after` for the next page'),
 });
 export const importListQuerySchema = z.object({
   kind: importKindSchema.optional(),
@@ -182,6 +202,7 @@ export const API_COMPONENTS = {
   LineError: lineErrorSchema,
   ImportSummary: importSummarySchema,
   ImportReport: importReportSchema,
+  ImportErrorPage: importErrorPageSchema,
   ImportList: importListSchema,
   AuditEntry: auditEntrySchema,
   AuditList: auditListSchema,

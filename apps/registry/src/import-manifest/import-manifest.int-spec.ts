@@ -11,6 +11,7 @@ import {
   manifestOf,
   testMeters,
   infraEnv,
+  type TestMeter,
 } from '@meterlink/testing';
 
 const connectAs = (url: string, meterId: string, password: string): Promise<mqtt.MqttClient> =>
@@ -161,6 +162,14 @@ describe('registry manifest import, default batch size', () => {
     services: ['registry'],
     logTag: 'int-registry-batches',
   });
+  const registry = (): string => platform.service('registry').baseUrl;
+  const get = async <T>(path: string, status = 200): Promise<T> => {
+    const res = await fetch(`${registry()}${path}`, {
+      headers: { authorization: `Bearer ${platform.adminToken}` },
+    });
+    expect([path, res.status]).toEqual([path, status]);
+    return (await res.json()) as T;
+  };
 
   beforeAll(async () => {
     await platform.start();
@@ -178,5 +187,42 @@ describe('registry manifest import, default batch size', () => {
     });
     const client = await connectAs(infra.MQTT_URL, meter!.line.meterId, '…');
     await client.endAsync();
+  });
+
+  it('keeps every line error beyond those the report carries, paged by line number', async () => {
+    const valid: TestMeter[] = testMeters(2);
+    const invalid = 10_005;
+    const lines = Array.from({ length: invalid }, (_, i) => `not json ${i}`);
+    lines.splice(5_000, 0, JSON.stringify(valid[0]!.line));
+    lines.push(JSON.stringify(valid[1]!.line));
+    // Refused when stored, not when parsed: an EID a valid line of the same batch has.
+    lines.push(JSON.stringify({ ...testMeters(1)[0]!.line, eid: valid[0]!.line.eid }));
+    const report = (await platform.importManifest({
+      ndjson: `${lines.join('\n')}\n`,
+    })) as Awaited<ReturnType<Platform['importManifest']>> & { importId: string };
+    expect(report).toMatchObject({ imported: 2, rejected: invalid + 1 });
+    const expected = lines.flatMap((text, i) => (text.startsWith('{') ? [] : [i + 1]));
+    expected.push(lines.length);
+    expect(report.errors).toHaveLength(10_000);
+    expect(report.errors.map((e) => e.line)).toEqual(expected.slice(0, 10_000));
+
+    type Page = { errors: { line: number; reason: string }[]; nextAfter?: number };
+    const all: Page['errors'] = [];
+    let after: number | undefined;
+    do {
+      const page: Page = await get(
+        `/v1/imports/${report.importId}/errors?limit=4000${after === undefined ? '' : `&after=${after}`}`,
+      );
+      all.push(...page.errors);
+      after = page.nextAfter;
+    } while (after !== undefined);
+    expect(all.map((e) => e.line)).toEqual(expected);
+    expect(all[0]).toEqual({ line: 1, reason: 'not valid JSON' });
+    expect(all[all.length - 1]).toEqual({
+      line: lines.length,
+      reason: 'eid already belongs to another meter in this manifest',
+    });
+    await get(`/v1/imports/${report.importId}/errors?limit=0`, 400);
+    await get('/v1/imports/00000000-0000-4000-8000-000000000000/errors', 404);
   });
 });
