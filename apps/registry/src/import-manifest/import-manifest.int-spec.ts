@@ -179,6 +179,38 @@ describe('registry manifest import, default batch size', () => {
     await platform.stop();
   });
 
+  it('rejects a meterId repeated with another eid within one batch, as it does across batches', async () => {
+    const [meter, other] = testMeters(2);
+    const id = meter!.line.meterId;
+    // Same meterId, the other meter's EID and ICCIDs: nothing but the meterId clashes.
+    const twin = { ...other!.line, meterId: id };
+    const again = { ...meter!.line, mqttPassword: 'another-password-for-it' };
+    const report = await platform.importManifest({
+      ndjson: [meter!.line, twin, again].map((l) => JSON.stringify(l)).join('\n') + '\n',
+    });
+    const reason = `meter ${id} already exists with another eid`;
+    expect(report).toMatchObject({
+      imported: 1,
+      unchanged: 1,
+      rejected: 1,
+      errors: [{ line: 2, reason }],
+    });
+    // The same line in a later import (another batch) is refused with the same reason.
+    expect(await platform.importManifest({ ndjson: `${JSON.stringify(twin)}\n` })).toMatchObject({
+      imported: 0,
+      unchanged: 0,
+      rejected: 1,
+      errors: [{ line: 1, reason }],
+    });
+    expect(await get(`/v1/meters/${id}`)).toMatchObject({ eid: meter!.line.eid });
+    // The stored meter is the first line's, and so is its broker credential.
+    const client = await connectAs(infra.MQTT_URL, id, meter!.line.mqttPassword);
+    await client.endAsync();
+    await expect(connectAs(infra.MQTT_URL, id, again.mqttPassword)).rejects.toThrow(
+      /not authori|bad user name or password/i,
+    );
+  });
+
   it('imports a meter whose password is provisioning.md\'s sample "…", and lets it connect with it', async () => {
     const [meter] = testMeters(1, { mqttPassword: '…' });
     expect(await platform.importManifest({ ndjson: manifestOf([meter!]) })).toMatchObject({

@@ -242,7 +242,12 @@ export class ImportManifestService {
   private async hashNew(batch: ParsedLine[]): Promise<Map<string, string>> {
     if (this.broker.mode !== 'password-file') return new Map();
     const existing = await this.meters.existingIds(batch.map((i) => i.value.meterId));
-    const fresh = batch.map((i) => i.value).filter((l) => !existing.has(l.meterId));
+    // The first line of a meter is the one stored (store()): its password is the one to verify.
+    const first = new Map<string, ManifestLine>();
+    for (const { value } of batch)
+      if (!existing.has(value.meterId) && !first.has(value.meterId))
+        first.set(value.meterId, value);
+    const fresh = [...first.values()];
     const verifiers = await this.passwordFile.verifiers(fresh.map((l) => l.mqttPassword));
     return new Map(fresh.map((l, i) => [l.meterId, verifiers[i]!]));
   }
@@ -285,36 +290,38 @@ export class ImportManifestService {
   ): Promise<Stored> {
     const result: Stored = { inserted: [], repair: [], unchanged: 0, rejected: [] };
     const reject = (line: number, reason: string): number => result.rejected.push({ line, reason });
-    // One line per meter within the batch: a repeated meterId is the same meter again.
-    const byMeter = new Map<string, ParsedLine>();
-    for (const item of batch) {
-      if (byMeter.has(item.value.meterId)) result.unchanged++;
-      else byMeter.set(item.value.meterId, item);
-    }
     return withTransaction(this.pool, async (client) => {
-      const lines = [...byMeter.values()];
-      const known = await this.meters.importState(client, [...byMeter.keys()]);
+      const meterIds = [...new Set(batch.map((i) => i.value.meterId))];
+      const known = await this.meters.importState(client, meterIds);
       const eids = await this.meters.existingEids(
         client,
-        lines.map((i) => i.value.eid),
+        batch.map((i) => i.value.eid),
       );
       const iccids = await this.meters.existingIccids(
         client,
-        lines.flatMap((i) => i.value.profiles.map((p) => p.iccid)),
+        batch.flatMap((i) => i.value.profiles.map((p) => p.iccid)),
       );
       const fresh: ManifestLine[] = [];
+      // Meters this batch inserts, by meterId: a later line of one of them is judged against
+      // it as a line of a later batch would be against the stored meter, whatever the batch size.
+      const freshByMeter = new Map<string, ManifestLine>();
+      const repairing = new Set<string>();
       const seenEids = new Set<string>();
       const seenIccids = new Set<string>();
-      for (const item of lines) {
+      for (const item of batch) {
         const line = item.value;
-        const stored = known.get(line.meterId);
+        const stored = known.get(line.meterId) ?? freshByMeter.get(line.meterId);
         if (stored) {
           if (stored.eid !== line.eid) {
             reject(item.line, `meter ${line.meterId} already exists with another eid`);
             continue;
           }
           result.unchanged++;
-          if (stored.active && !stored.provisioned) result.repair.push(line);
+          const state = known.get(line.meterId);
+          if (state?.active && !state.provisioned && !repairing.has(line.meterId)) {
+            repairing.add(line.meterId);
+            result.repair.push(line);
+          }
           continue;
         }
         const eidOwner = eids.get(line.eid);
@@ -335,6 +342,7 @@ export class ImportManifestService {
         }
         seenEids.add(line.eid);
         line.profiles.forEach((p) => seenIccids.add(p.iccid));
+        freshByMeter.set(line.meterId, line);
         fresh.push(line);
       }
       const inserted = await this.meters.insertNew(client, fresh, importId, verifiers);
