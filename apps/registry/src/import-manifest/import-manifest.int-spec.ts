@@ -1,13 +1,19 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
+import { TOPICS } from '@meterlink/contracts';
+import { createKafka } from '@meterlink/kafka';
+import { createPool, type Pool } from '@meterlink/postgres';
 import {
   Platform,
   REPO_ROOT,
   TEST_CATALOGUE,
+  TopicRecorder,
+  endOffsets,
+  eventually,
   manifestOf,
   testMeters,
   infraEnv,
@@ -23,6 +29,22 @@ const connectAs = (url: string, meterId: string, password: string): Promise<mqtt
     reconnectPeriod: 0,
   });
 
+/** Each registry table's rows (as text) that contain `needle`, by table. */
+async function tablesContaining(pool: Pool, needle: string): Promise<Record<string, number>> {
+  const { rows: tables } = await pool.query<{ table_name: string }>(
+    `SELECT table_name FROM information_schema.tables WHERE table_schema = 'registry' AND table_type = 'BASE TABLE'`,
+  );
+  const found: Record<string, number> = {};
+  for (const { table_name: table } of tables) {
+    const { rows } = await pool.query<{ n: string }>(
+      `SELECT count(*) AS n FROM registry."${table}" t WHERE strpos(t::text, $1) > 0`,
+      [needle],
+    );
+    if (Number(rows[0]!.n) > 0) found[table] = Number(rows[0]!.n);
+  }
+  return found;
+}
+
 /** The registry over real PostgreSQL, Kafka and Mosquitto. */
 describe('registry manifest import', () => {
   const infra = infraEnv();
@@ -37,13 +59,20 @@ describe('registry manifest import', () => {
     extraEnv: { registry: { IMPORT_BATCH_SIZE: '1' } },
   });
   const registry = (): string => platform.service('registry').baseUrl;
+  const kafka = createKafka({ brokers: infra.KAFKA_BROKERS.split(','), clientId: 'int-import' });
+  const recorder = new TopicRecorder(kafka, [TOPICS.fleetMeters.name]);
+  let pool: Pool;
 
   beforeAll(async () => {
+    pool = createPool(infra.DATABASE_URL, 'int-registry-import', 1);
     await platform.start();
     await platform.importCatalogue(TEST_CATALOGUE);
+    await recorder.start();
   });
   afterAll(async () => {
+    await recorder.stop();
     await platform.stop();
+    await pool.end();
   });
 
   it('imports the valid lines, reports each invalid one with its number, and changes nothing the second time', async () => {
@@ -61,8 +90,56 @@ describe('registry manifest import', () => {
     expect(first).toMatchObject({ imported: 3, unchanged: 0, rejected: 2 });
     expect(first.errors.map((e) => e.line)).toEqual([2, 4]);
     expect(first.errors[1]?.reason).toMatch(/eid/);
+    const ids = meters.map((m) => m.line.meterId);
+    await eventually(
+      () =>
+        recorder.on(TOPICS.fleetMeters.name, (r) => ids.includes(r.meterId as string)).length === 3,
+      { timeoutMs: 20_000, what: 'the three new meters on fleet.meters.v1' },
+    );
+    const state = async (): Promise<string[]> =>
+      (
+        await pool.query<{ row: string }>(
+          `SELECT concat_ws(' ', meter_id, revision, updated_at::text, broker_provisioned) AS row
+           FROM registry.meters WHERE meter_id = ANY($1) ORDER BY meter_id`,
+          [ids],
+        )
+      ).rows.map((r) => r.row);
+    const before = await state();
+    const offsetsBefore = await endOffsets(kafka, [TOPICS.fleetMeters.name]);
+
     const second = await platform.importManifest({ ndjson: manifest });
     expect(second).toMatchObject({ imported: 0, unchanged: 3, rejected: 2 });
+    // Nothing changed: same revisions and update times, and not one record more on the fleet
+    // topic (an import answers once what it published is in Kafka).
+    expect(await state()).toEqual(before);
+    expect(before).toHaveLength(3);
+    expect(await endOffsets(kafka, [TOPICS.fleetMeters.name])).toEqual(offsetsBefore);
+
+    // The clear-text password reached the platform once and is kept nowhere.
+    const reports = [first, second] as unknown as { importId: string }[];
+    const seen = [
+      JSON.stringify(recorder.on(TOPICS.fleetMeters.name)),
+      ...(await Promise.all(
+        reports.flatMap(({ importId }) => [
+          platform.registryGet(`/v1/imports/${importId}`),
+          platform.registryGet(`/v1/imports/${importId}/errors`),
+          platform.registryGet(`/v1/audit?subject=${importId}`),
+        ]),
+      ).then((answers) => answers.map((a) => JSON.stringify(a)))),
+      JSON.stringify(first),
+      JSON.stringify(second),
+    ];
+    expect(seen.join('')).toContain(ids[0]);
+    const log = readFileSync(platform.service('registry').logFile, 'utf8');
+    expect(log).toContain('manifest import finished');
+    // The probe finds what is there: the meter's own row.
+    expect(await tablesContaining(pool, ids[0]!)).toMatchObject({ meters: 1 });
+    for (const meter of meters) {
+      const password = meter.line.mqttPassword;
+      expect(await tablesContaining(pool, password)).toEqual({});
+      expect(seen.filter((text) => text.includes(password))).toEqual([]);
+      expect(log.includes(password)).toBe(false);
+    }
   });
 
   it('refuses unauthenticated and under-privileged calls', async () => {
