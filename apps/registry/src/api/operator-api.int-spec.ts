@@ -101,6 +101,12 @@ describe('registry operator API', () => {
     const active = await get<Meters>(`/v1/meters?region=${region}&status=active`);
     expect(active.meters.map((m) => m.meterId)).toEqual(north.map((m) => m.line.meterId).sort());
     expect(active.nextAfter).toBeUndefined();
+    // Every test meter's enabled profile is on carrier-a, its disabled (fallback) one on carrier-b.
+    const onA = await get<Meters>(`/v1/meters?region=${region}&carrierId=carrier-a&status=active`);
+    expect(onA.meters.map((m) => m.meterId)).toEqual(north.map((m) => m.line.meterId).sort());
+    const onAPaged = await get<Meters>(`/v1/meters?region=${region}&carrierId=carrier-a&limit=1`);
+    expect(onAPaged.meters).toHaveLength(1);
+    expect(onAPaged.nextAfter).toBe(onAPaged.meters[0]!.meterId);
     const onB = await get<Meters>(`/v1/meters?region=${region}&carrierId=carrier-b`);
     expect(onB.meters).toEqual([]);
     await get(`/v1/meters?limit=0`, viewer, 400);
