@@ -13,9 +13,13 @@ export interface TestMeter {
   sign(payload: unknown): string;
 }
 
+/** provisioning.md's sample catalogue: south names carrier-c, which the catalogue does not describe. */
 export const TEST_CATALOGUE: CarrierCatalogue = {
   carriers: [...SPEC_SAMPLE_CARRIERS],
-  regions: [{ region: 'north', carriers: ['carrier-a', 'carrier-b'] }],
+  regions: [
+    { region: 'north', carriers: ['carrier-a', 'carrier-b'] },
+    { region: 'south', carriers: ['carrier-b', 'carrier-c'] },
+  ],
 };
 
 let serial = Math.floor(Math.random() * 1e9);

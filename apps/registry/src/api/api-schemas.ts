@@ -53,10 +53,22 @@ export const carrierViewSchema = carrierSchema.extend({ updatedAt: isoDateTimeSc
 export const carrierListSchema = z.object({ carriers: z.array(carrierViewSchema) });
 export const regionViewSchema = regionContractSchema.extend({ updatedAt: isoDateTimeSchema });
 export const regionListSchema = z.object({ regions: z.array(regionViewSchema) });
+export const catalogueWarningSchema = z.object({
+  code: z.enum(['uncatalogued_carrier']),
+  region: regionSchema,
+  carrierId: carrierIdSchema,
+  path: z.string().describe('where the catalogue names it, e.g. `regions.1.carriers.1`'),
+  message: z.string(),
+});
 export const catalogueImportResultSchema = z.object({
   importId: z.uuid(),
   carriers: z.number().int(),
   regions: z.number().int(),
+  warnings: z
+    .array(catalogueWarningSchema)
+    .describe(
+      'imported as it is, worth a look: a region naming a carrier the catalogue does not describe is kept under contract, and never chosen as a download target until it is described',
+    ),
 });
 
 // Imports
@@ -81,7 +93,27 @@ export const importSummarySchema = z.object({
 export const importReportSchema = importSummarySchema.extend({
   errors: z
     .array(lineErrorSchema)
-    .describe('line errors, the first 10,000; `rejected` counts all of them'),
+    .describe(
+      'line errors, the first 10,000 by line number; `rejected` counts all of them, and GET /v1/imports/{importId}/errors pages through every one',
+    ),
+});
+export const importErrorsQuerySchema = z.object({
+  after: z.coerce
+    .number()
+    .int()
+    .nonnegative()
+    .default(0)
+    .describe('cursor: `nextAfter` of the previous page (a line number)'),
+  limit: limit(1_000, 10_000),
+});
+export const importErrorPageSchema = z.object({
+  errors: z.array(lineErrorSchema).describe('by line number'),
+  nextAfter: z
+    .number()
+    .int()
+    .positive()
+    .optional()
+    .describe('present when there may be more: pass it as `after` for the next page'),
 });
 export const importListQuerySchema = z.object({
   kind: importKindSchema.optional(),
@@ -162,6 +194,7 @@ export const API_COMPONENTS = {
   ManifestLine: manifestLineSchema,
   CarrierCatalogue: carrierCatalogueSchema,
   CatalogueImportResult: catalogueImportResultSchema,
+  CatalogueWarning: catalogueWarningSchema,
   Carrier: carrierViewSchema,
   CarrierList: carrierListSchema,
   Region: regionViewSchema,
@@ -169,6 +202,7 @@ export const API_COMPONENTS = {
   LineError: lineErrorSchema,
   ImportSummary: importSummarySchema,
   ImportReport: importReportSchema,
+  ImportErrorPage: importErrorPageSchema,
   ImportList: importListSchema,
   AuditEntry: auditEntrySchema,
   AuditList: auditListSchema,

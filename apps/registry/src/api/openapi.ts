@@ -11,6 +11,7 @@ import {
 import {
   API_COMPONENTS,
   auditQuerySchema,
+  importErrorsQuerySchema,
   importListQuerySchema,
   meterListQuerySchema,
   type ApiComponent,
@@ -205,9 +206,24 @@ export const API_OPERATIONS: ApiOperation[] = [
     path: '/v1/imports/{importId}',
     operationId: 'getImport',
     tag: 'imports',
-    summary: "An import's report, with its line errors; a running one shows its counts so far",
+    summary:
+      "An import's report, with its first line errors; a running one shows its counts so far",
     role: 'viewer',
     ok: { status: 200, description: 'the report', body: json('ImportReport') },
+    errors: { 404: 'no such import' },
+  },
+  {
+    method: 'get',
+    path: '/v1/imports/{importId}/errors',
+    operationId: 'listImportErrors',
+    tag: 'imports',
+    summary: 'Every line error of an import, by line number, a page at a time',
+    description:
+      'All of them, however many (the report carries the first 10,000 inline). A running import ' +
+      'shows those found so far.',
+    role: 'viewer',
+    query: importErrorsQuerySchema,
+    ok: { status: 200, description: 'one page', body: json('ImportErrorPage') },
     errors: { 404: 'no such import' },
   },
   {

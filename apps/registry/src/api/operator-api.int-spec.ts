@@ -1,15 +1,27 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { TOPICS, fleetRegionRecordSchema } from '@meterlink/contracts';
+import { createKafka } from '@meterlink/kafka';
 import { createPool, type Pool } from '@meterlink/postgres';
 import {
   Platform,
   TEST_CATALOGUE,
+  TopicRecorder,
+  eventually,
   infraEnv,
   manifestOf,
   stackVariables,
   testMeters,
 } from '@meterlink/testing';
+
+/** provisioning.md's sample carrier catalogue, verbatim (south names carrier-c, not described). */
+const SPEC_SAMPLE_CATALOGUE = `{"carriers":[
+  {"carrierId":"carrier-a","name":"Carrier A","plmns":["23415"],"smdpAddress":"smdp.carrier-a.example",
+   "tariff":{"currency":"EUR","monthlyFeeMinor":60,"perMbMinor":25,"downloadFeeMinor":150,"swapFeeMinor":20}},
+  {"carrierId":"carrier-b","name":"Carrier B","plmns":["23420"],"smdpAddress":"smdp.carrier-b.example",
+   "tariff":{"currency":"EUR","monthlyFeeMinor":80,"perMbMinor":18,"downloadFeeMinor":100,"swapFeeMinor":0}}],
+ "regions":[{"region":"north","carriers":["carrier-a","carrier-b"]},{"region":"south","carriers":["carrier-b","carrier-c"]}]}`;
 
 interface Meters {
   meters: { meterId: string; region: string; status: string }[];
@@ -89,6 +101,12 @@ describe('registry operator API', () => {
     const active = await get<Meters>(`/v1/meters?region=${region}&status=active`);
     expect(active.meters.map((m) => m.meterId)).toEqual(north.map((m) => m.line.meterId).sort());
     expect(active.nextAfter).toBeUndefined();
+    // Every test meter's enabled profile is on carrier-a, its disabled (fallback) one on carrier-b.
+    const onA = await get<Meters>(`/v1/meters?region=${region}&carrierId=carrier-a&status=active`);
+    expect(onA.meters.map((m) => m.meterId)).toEqual(north.map((m) => m.line.meterId).sort());
+    const onAPaged = await get<Meters>(`/v1/meters?region=${region}&carrierId=carrier-a&limit=1`);
+    expect(onAPaged.meters).toHaveLength(1);
+    expect(onAPaged.nextAfter).toBe(onAPaged.meters[0]!.meterId);
     const onB = await get<Meters>(`/v1/meters?region=${region}&carrierId=carrier-b`);
     expect(onB.meters).toEqual([]);
     await get(`/v1/meters?limit=0`, viewer, 400);
@@ -114,6 +132,61 @@ describe('registry operator API', () => {
     );
     await get('/v1/carriers/no-such-carrier', viewer, 404);
     await get('/v1/regions/no-such-region', viewer, 404);
+  });
+
+  it("imports provisioning.md's sample catalogue as it is: carrier-c stays under contract in south, with a warning", async () => {
+    const kafka = createKafka({
+      brokers: infra.KAFKA_BROKERS.split(','),
+      clientId: 'int-registry-api-catalogue',
+    });
+    const recorder = new TopicRecorder(kafka, [TOPICS.fleetRegions.name]);
+    await recorder.start();
+    try {
+      const res = await fetch(`${platform.service('registry').baseUrl}/v1/catalogue`, {
+        method: 'PUT',
+        headers: {
+          authorization: `Bearer ${platform.adminToken}`,
+          'content-type': 'application/json',
+        },
+        body: SPEC_SAMPLE_CATALOGUE,
+      });
+      const answer = (await res.json()) as { importId: string; warnings: unknown[] };
+      expect([res.status, answer]).toEqual([
+        200,
+        expect.objectContaining({
+          carriers: 2,
+          regions: 2,
+          warnings: [
+            expect.objectContaining({
+              code: 'uncatalogued_carrier',
+              region: 'south',
+              carrierId: 'carrier-c',
+              path: 'regions.1.carriers.1',
+            }),
+          ],
+        }),
+      ]);
+      expect(await get('/v1/regions/south')).toMatchObject({
+        carriers: ['carrier-b', 'carrier-c'],
+      });
+      await get('/v1/carriers/carrier-c', viewer, 404);
+      expect(await get(`/v1/imports/${answer.importId}`)).toMatchObject({
+        status: 'completed',
+        detail: { warnings: answer.warnings },
+      });
+      // The consumers' contract for fleet.regions.v1 takes the region as it is.
+      await eventually(() => recorder.on(TOPICS.fleetRegions.name).length >= 2, {
+        timeoutMs: 20_000,
+        what: 'the catalogue regions on fleet.regions.v1',
+      });
+      const south = recorder
+        .on(TOPICS.fleetRegions.name)
+        .map((r) => fleetRegionRecordSchema.parse(r))
+        .find((r) => r.region === 'south');
+      expect(south?.carriers).toEqual(['carrier-b', 'carrier-c']);
+    } finally {
+      await recorder.stop();
+    }
   });
 
   it('keeps each import report: listed newest first, and whole with its line errors', async () => {

@@ -1,16 +1,27 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import type { CarrierCatalogue } from '@meterlink/contracts';
+import { uncataloguedCarriers, type CarrierCatalogue } from '@meterlink/contracts';
+import { createLogger } from '@meterlink/observability';
 import { withTransaction, type Pool } from '@meterlink/postgres';
 import { PG_POOL } from '../tokens';
 import { FleetPublisherService } from '../fleet-publisher/fleet-publisher.service';
 import { AuditLogRepository } from '../audit/audit-log.repository';
 import { ImportsRepository, type ImportReport } from '../imports/imports.repository';
 
+export interface CatalogueWarning {
+  code: 'uncatalogued_carrier';
+  region: string;
+  carrierId: string;
+  path: string;
+  message: string;
+}
+
 export interface CatalogueImportResult {
   importId: string;
   carriers: number;
   regions: number;
+  /** What was imported as it is but deserves a look (never a reason to refuse the catalogue). */
+  warnings: CatalogueWarning[];
 }
 
 /**
@@ -20,6 +31,8 @@ export interface CatalogueImportResult {
  */
 @Injectable()
 export class ImportCatalogueService {
+  private readonly log = createLogger('ImportCatalogueService');
+
   constructor(
     @Inject(PG_POOL) private readonly pool: Pool,
     private readonly imports: ImportsRepository,
@@ -40,6 +53,12 @@ export class ImportCatalogueService {
       rejected: 0,
       errors: [],
     };
+    // provisioning.md's own sample names a carrier under contract that it does not describe.
+    const warnings: CatalogueWarning[] = uncataloguedCarriers(catalogue).map((u) => ({
+      code: 'uncatalogued_carrier',
+      ...u,
+      message: `region ${u.region} names carrier ${u.carrierId}, which the catalogue does not describe: kept under contract, never chosen as a download target until it is`,
+    }));
     await this.imports.create(report);
     try {
       await withTransaction(this.pool, async (client) => {
@@ -69,6 +88,7 @@ export class ImportCatalogueService {
               tariff: c.tariff,
             })),
             regions: catalogue.regions,
+            ...(warnings.length > 0 ? { warnings } : {}),
           },
           client,
         );
@@ -81,14 +101,21 @@ export class ImportCatalogueService {
       throw error;
     } finally {
       report.finishedAt = new Date().toISOString();
-      report.detail = { carriers: catalogue.carriers.length, regions: catalogue.regions.length };
+      report.detail = {
+        carriers: catalogue.carriers.length,
+        regions: catalogue.regions.length,
+        ...(warnings.length > 0 ? { warnings } : {}),
+      };
       report.imported = catalogue.carriers.length + catalogue.regions.length;
       await this.imports.finish(report);
     }
+    if (warnings.length > 0)
+      this.log.warn({ importId: report.importId, warnings }, 'catalogue imported with warnings');
     return {
       importId: report.importId,
       carriers: catalogue.carriers.length,
       regions: catalogue.regions.length,
+      warnings,
     };
   }
 }

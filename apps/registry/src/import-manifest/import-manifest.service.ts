@@ -22,6 +22,8 @@ import { parseLine } from './manifest-line';
 
 const MAX_LINE_BYTES = 64 * 1024;
 const PROGRESS_EVERY_MS = 2_000;
+/** Line errors found while reading are written once this many wait (batches write their own). */
+const ERRORS_PER_WRITE = 1_000;
 const UNIQUE_VIOLATION = '23505';
 /** A batch raced another import for a meter and must be checked again (rolls its insert back). */
 class StoreConflict extends Error {}
@@ -109,9 +111,18 @@ export class ImportManifestService {
     };
     const started = Date.now();
     await this.imports.create(report);
+    // Every line error goes to import_line_errors; the report carries the first ones inline.
+    let unwritten: LineError[] = [];
     const reject = (line: number, reason: string): void => {
       report.rejected++;
+      unwritten.push({ line, reason });
       if (report.errors.length < MAX_REPORTED_ERRORS) report.errors.push({ line, reason });
+    };
+    const writeErrors = async (): Promise<void> => {
+      if (unwritten.length === 0) return;
+      const errors = unwritten;
+      unwritten = [];
+      await this.imports.appendErrors(report.importId, errors);
     };
     let lastProgress = Date.now();
     const provisioned = { count: 0 };
@@ -119,6 +130,7 @@ export class ImportManifestService {
       this.config.IMPORT_PIPELINE_DEPTH,
       async (batch) => {
         provisioned.count += await this.importBatch(batch, report, reject);
+        await writeErrors();
         if (Date.now() - lastProgress > PROGRESS_EVERY_MS) {
           lastProgress = Date.now();
           await this.imports.progress(report);
@@ -129,6 +141,7 @@ export class ImportManifestService {
       let batch: ParsedLine[] = [];
       let parseStarted = process.hrtime.bigint();
       for await (const item of ndjsonLines(input, MAX_LINE_BYTES)) {
+        if (unwritten.length >= ERRORS_PER_WRITE) await writeErrors();
         report.lines++;
         if ('tooLong' in item) {
           reject(item.lineNo, `line longer than ${MAX_LINE_BYTES} bytes`);
@@ -152,6 +165,11 @@ export class ImportManifestService {
       }
       if (batch.length > 0) await pipeline.submit(batch);
       await pipeline.drain();
+      await writeErrors();
+      // Batches store concurrently, so their line errors arrive out of order: when the report
+      // cannot carry them all, it carries the first by line number.
+      if (report.rejected > report.errors.length)
+        report.errors = await this.imports.errors(report.importId, 0, MAX_REPORTED_ERRORS);
       // The answer says "imported" only once the broker has been given every credential. A file
       // write costs O(fleet) and a broker reload, so an import that provisioned nothing skips it.
       if (provisioned.count > 0) await timed('broker', () => this.passwordFile.render());
@@ -165,7 +183,10 @@ export class ImportManifestService {
       throw error;
     } finally {
       report.finishedAt = new Date().toISOString();
-      // Batches store concurrently, so their line errors arrive out of order.
+      // A failed import keeps the line errors it found, as far as the database takes them.
+      await writeErrors().catch((err: unknown) =>
+        this.log.error({ err, importId: report.importId }, 'line errors not written'),
+      );
       report.errors.sort((a, b) => a.line - b.line);
       await this.imports.finish(report);
       await this.audit.append(actor, 'manifest.import', report.importId, {
@@ -221,7 +242,12 @@ export class ImportManifestService {
   private async hashNew(batch: ParsedLine[]): Promise<Map<string, string>> {
     if (this.broker.mode !== 'password-file') return new Map();
     const existing = await this.meters.existingIds(batch.map((i) => i.value.meterId));
-    const fresh = batch.map((i) => i.value).filter((l) => !existing.has(l.meterId));
+    // The first line of a meter is the one stored (store()): its password is the one to verify.
+    const first = new Map<string, ManifestLine>();
+    for (const { value } of batch)
+      if (!existing.has(value.meterId) && !first.has(value.meterId))
+        first.set(value.meterId, value);
+    const fresh = [...first.values()];
     const verifiers = await this.passwordFile.verifiers(fresh.map((l) => l.mqttPassword));
     return new Map(fresh.map((l, i) => [l.meterId, verifiers[i]!]));
   }
@@ -264,36 +290,38 @@ export class ImportManifestService {
   ): Promise<Stored> {
     const result: Stored = { inserted: [], repair: [], unchanged: 0, rejected: [] };
     const reject = (line: number, reason: string): number => result.rejected.push({ line, reason });
-    // One line per meter within the batch: a repeated meterId is the same meter again.
-    const byMeter = new Map<string, ParsedLine>();
-    for (const item of batch) {
-      if (byMeter.has(item.value.meterId)) result.unchanged++;
-      else byMeter.set(item.value.meterId, item);
-    }
     return withTransaction(this.pool, async (client) => {
-      const lines = [...byMeter.values()];
-      const known = await this.meters.importState(client, [...byMeter.keys()]);
+      const meterIds = [...new Set(batch.map((i) => i.value.meterId))];
+      const known = await this.meters.importState(client, meterIds);
       const eids = await this.meters.existingEids(
         client,
-        lines.map((i) => i.value.eid),
+        batch.map((i) => i.value.eid),
       );
       const iccids = await this.meters.existingIccids(
         client,
-        lines.flatMap((i) => i.value.profiles.map((p) => p.iccid)),
+        batch.flatMap((i) => i.value.profiles.map((p) => p.iccid)),
       );
       const fresh: ManifestLine[] = [];
+      // Meters this batch inserts, by meterId: a later line of one of them is judged against
+      // it as a line of a later batch would be against the stored meter, whatever the batch size.
+      const freshByMeter = new Map<string, ManifestLine>();
+      const repairing = new Set<string>();
       const seenEids = new Set<string>();
       const seenIccids = new Set<string>();
-      for (const item of lines) {
+      for (const item of batch) {
         const line = item.value;
-        const stored = known.get(line.meterId);
+        const stored = known.get(line.meterId) ?? freshByMeter.get(line.meterId);
         if (stored) {
           if (stored.eid !== line.eid) {
             reject(item.line, `meter ${line.meterId} already exists with another eid`);
             continue;
           }
           result.unchanged++;
-          if (stored.active && !stored.provisioned) result.repair.push(line);
+          const state = known.get(line.meterId);
+          if (state?.active && !state.provisioned && !repairing.has(line.meterId)) {
+            repairing.add(line.meterId);
+            result.repair.push(line);
+          }
           continue;
         }
         const eidOwner = eids.get(line.eid);
@@ -314,6 +342,7 @@ export class ImportManifestService {
         }
         seenEids.add(line.eid);
         line.profiles.forEach((p) => seenIccids.add(p.iccid));
+        freshByMeter.set(line.meterId, line);
         fresh.push(line);
       }
       const inserted = await this.meters.insertNew(client, fresh, importId, verifiers);

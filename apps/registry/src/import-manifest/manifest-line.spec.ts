@@ -71,6 +71,21 @@ describe('manifest line parsing', () => {
     expect(parsed).toMatchObject({ value: { rollbackWindowS: 600, fallbackDelayS: 3600 } });
   });
 
+  it('accepts provisioning.md\'s sample password "…" and any other non-empty one up to 256 characters', () => {
+    const withPassword = (mqttPassword: string): string =>
+      JSON.stringify({ ...line({ kty: 'EC', crv: 'P-256', ...valid[0] }), mqttPassword });
+    for (const password of ['…', 'x', 'short', 'p'.repeat(256)])
+      expect(parseLine(withPassword(password))).toMatchObject({
+        value: { mqttPassword: password },
+      });
+    expect(parseLine(withPassword(''))).toMatchObject({
+      reason: expect.stringMatching(/^mqttPassword/) as unknown,
+    });
+    expect(parseLine(withPassword('p'.repeat(257)))).toMatchObject({
+      reason: expect.stringMatching(/^mqttPassword/) as unknown,
+    });
+  });
+
   it('names the reason of a refused line', () => {
     expect(parseLine('{"meterId": "broken"')).toEqual({ reason: 'not valid JSON' });
     const offCurve = parseLine(

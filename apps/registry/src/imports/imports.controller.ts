@@ -10,7 +10,9 @@ import {
 import { z } from 'zod';
 import { ApiAuthGuard, RequiresRole } from '@meterlink/service-kit';
 import {
+  importErrorsQuerySchema,
   importListQuerySchema,
+  type importErrorPageSchema,
   type importListSchema,
   type importReportSchema,
 } from '../api/api-schemas';
@@ -37,10 +39,31 @@ export class ImportsController {
   @Get(':importId')
   @RequiresRole('viewer')
   async get(@Param('importId') importId: string): Promise<z.infer<typeof importReportSchema>> {
-    if (!z.uuid().safeParse(importId).success)
-      throw new BadRequestException('importId: not a UUID');
+    checkImportId(importId);
     const report = await this.imports.get(importId);
     if (!report) throw new NotFoundException(`import ${importId} not found`);
     return report;
   }
+
+  /** Every line error of an import, by line number, a page at a time (a running one: so far). */
+  @Get(':importId/errors')
+  @RequiresRole('viewer')
+  async errors(
+    @Param('importId') importId: string,
+    @Query() query: unknown,
+  ): Promise<z.infer<typeof importErrorPageSchema>> {
+    checkImportId(importId);
+    const { after, limit } = parseRequest(importErrorsQuerySchema, query);
+    if (!(await this.imports.exists(importId)))
+      throw new NotFoundException(`import ${importId} not found`);
+    const errors = await this.imports.errors(importId, after, limit);
+    return {
+      errors,
+      ...(errors.length === limit ? { nextAfter: errors[errors.length - 1]!.line } : {}),
+    };
+  }
+}
+
+function checkImportId(importId: string): void {
+  if (!z.uuid().safeParse(importId).success) throw new BadRequestException('importId: not a UUID');
 }

@@ -22,7 +22,10 @@ export interface ImportReport {
   imported: number;
   unchanged: number;
   rejected: number;
-  /** Line errors, the first MAX_REPORTED_ERRORS of them; `rejected` counts all. */
+  /**
+   * Line errors, the first MAX_REPORTED_ERRORS of them by line number; `rejected` counts all,
+   * and every one is kept in `import_line_errors` (GET /v1/imports/{id}/errors).
+   */
   errors: LineError[];
   /** Why a failed import stopped. */
   failure?: string;
@@ -31,7 +34,7 @@ export interface ImportReport {
 }
 export type ImportSummary = Omit<ImportReport, 'errors'>;
 
-/** Line errors kept in a stored report; the count stays exact beyond it. */
+/** Line errors a report carries inline; all of them are kept in `import_line_errors`. */
 export const MAX_REPORTED_ERRORS = 10_000;
 
 interface ImportRow {
@@ -109,6 +112,35 @@ export class ImportsRepository {
         JSON.stringify(report.detail ?? {}),
       ],
     );
+  }
+
+  /** Line errors as the import finds them (once each: a line is rejected at most once). */
+  async appendErrors(importId: string, errors: readonly LineError[]): Promise<void> {
+    if (errors.length === 0) return;
+    await this.pool.query(
+      `INSERT INTO registry.import_line_errors (import_id, line, reason)
+       SELECT $1, line, reason FROM unnest($2::integer[], $3::text[]) AS e(line, reason)
+       ON CONFLICT (import_id, line) DO NOTHING`,
+      [importId, errors.map((e) => e.line), errors.map((e) => e.reason)],
+    );
+  }
+
+  /** An import's line errors by line number, after the line `after`. */
+  async errors(importId: string, after: number, limit: number): Promise<LineError[]> {
+    const { rows } = await this.pool.query<LineError>(
+      `SELECT line, reason FROM registry.import_line_errors
+       WHERE import_id = $1 AND line > $2 ORDER BY line LIMIT $3`,
+      [importId, after, limit],
+    );
+    return rows;
+  }
+
+  async exists(importId: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      'SELECT 1 FROM registry.imports WHERE import_id = $1',
+      [importId],
+    );
+    return (rowCount ?? 0) > 0;
   }
 
   /**

@@ -35,7 +35,8 @@ export const manifestLineSchema = z
     rollbackWindowS: z.number().int().positive().default(DEFAULT_ROLLBACK_WINDOW_S),
     fallbackDelayS: z.number().int().positive().default(DEFAULT_FALLBACK_DELAY_S),
     devicePublicKeyJwk: ecPublicJwkSchema,
-    mqttPassword: z.string().min(12).max(256),
+    // provisioning.md sets no minimum (its sample is "…"): the factory chooses the password.
+    mqttPassword: z.string().min(1).max(256),
     profiles: z.array(manifestProfileSchema).min(1).max(16),
   })
   .superRefine((line, ctx) => {
@@ -85,20 +86,33 @@ export const regionContractSchema = z.object({
 });
 export type RegionContract = z.infer<typeof regionContractSchema>;
 
-/** provisioning.md: the carrier catalogue. */
-export const carrierCatalogueSchema = z
-  .object({ carriers: z.array(carrierSchema).min(1), regions: z.array(regionContractSchema) })
-  .superRefine((cat, ctx) => {
-    const known = new Set(cat.carriers.map((c) => c.carrierId));
-    cat.regions.forEach((r, i) =>
-      r.carriers.forEach((c, j) => {
-        if (!known.has(c))
-          ctx.addIssue({
-            code: 'custom',
-            path: ['regions', i, 'carriers', j],
-            message: `unknown carrier ${c}`,
-          });
-      }),
-    );
-  });
+/**
+ * provisioning.md: the carrier catalogue. A region may name a carrier under contract that the
+ * catalogue does not describe (yet): the spec's own sample does (south: carrier-c). It is kept,
+ * and `uncataloguedCarriers` names it so the import can warn; a carrier without an entry has no
+ * SM-DP+ address or tariff, so consumers never choose it as a download target.
+ */
+export const carrierCatalogueSchema = z.object({
+  carriers: z.array(carrierSchema).min(1),
+  regions: z.array(regionContractSchema),
+});
 export type CarrierCatalogue = z.infer<typeof carrierCatalogueSchema>;
+
+/** A region's carrier under contract that has no entry in the catalogue's `carriers`. */
+export interface UncataloguedCarrier {
+  region: string;
+  carrierId: string;
+  /** Where it is named, e.g. `regions.1.carriers.1`. */
+  path: string;
+}
+
+export function uncataloguedCarriers(catalogue: CarrierCatalogue): UncataloguedCarrier[] {
+  const known = new Set(catalogue.carriers.map((c) => c.carrierId));
+  return catalogue.regions.flatMap((r, i) =>
+    r.carriers.flatMap((carrierId, j) =>
+      known.has(carrierId)
+        ? []
+        : [{ region: r.region, carrierId, path: `regions.${i}.carriers.${j}` }],
+    ),
+  );
+}
