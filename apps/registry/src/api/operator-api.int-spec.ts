@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TOPICS, fleetRegionRecordSchema } from '@meterlink/contracts';
+import { SPEC_SAMPLE_CATALOGUE_JSON, TOPICS, fleetRegionRecordSchema } from '@meterlink/contracts';
 import { createKafka } from '@meterlink/kafka';
 import { createPool, type Pool } from '@meterlink/postgres';
 import {
@@ -14,14 +14,6 @@ import {
   stackVariables,
   testMeters,
 } from '@meterlink/testing';
-
-/** provisioning.md's sample carrier catalogue, verbatim (south names carrier-c, not described). */
-const SPEC_SAMPLE_CATALOGUE = `{"carriers":[
-  {"carrierId":"carrier-a","name":"Carrier A","plmns":["23415"],"smdpAddress":"smdp.carrier-a.example",
-   "tariff":{"currency":"EUR","monthlyFeeMinor":60,"perMbMinor":25,"downloadFeeMinor":150,"swapFeeMinor":20}},
-  {"carrierId":"carrier-b","name":"Carrier B","plmns":["23420"],"smdpAddress":"smdp.carrier-b.example",
-   "tariff":{"currency":"EUR","monthlyFeeMinor":80,"perMbMinor":18,"downloadFeeMinor":100,"swapFeeMinor":0}}],
- "regions":[{"region":"north","carriers":["carrier-a","carrier-b"]},{"region":"south","carriers":["carrier-b","carrier-c"]}]}`;
 
 interface Meters {
   meters: { meterId: string; region: string; status: string }[];
@@ -148,7 +140,7 @@ describe('registry operator API', () => {
           authorization: `Bearer ${platform.adminToken}`,
           'content-type': 'application/json',
         },
-        body: SPEC_SAMPLE_CATALOGUE,
+        body: SPEC_SAMPLE_CATALOGUE_JSON,
       });
       const answer = (await res.json()) as { importId: string; warnings: unknown[] };
       expect([res.status, answer]).toEqual([
