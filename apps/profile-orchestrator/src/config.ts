@@ -8,6 +8,11 @@ export const orchestratorConfigSchema = z.object({
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'),
   /** The eIM's private signing key (JWK, file mode 600); generated on first start when absent. */
   EIM_KEY_FILE: z.string().min(1),
+  /**
+   * The next eIM key, published in the JWKS ahead of a rotation; generated on first start when
+   * absent. Default: beside EIM_KEY_FILE (`eim-key.json` → `eim-key.next.json`).
+   */
+  EIM_NEXT_KEY_FILE: z.string().min(1).optional(),
   EIM_ID: z.string().min(1).default('meterlink-eim-1'),
   SWAP_COOLDOWN_S: env.int(6 * 3600),
   SWAP_ANTI_FLAP_WINDOW_S: env.int(7 * 86_400),

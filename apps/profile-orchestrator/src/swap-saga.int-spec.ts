@@ -119,6 +119,26 @@ describe('profile-orchestrator swap saga', () => {
     ).toBe(409);
   });
 
+  it('publishes the current and the next eIM key, and signs packages with the current one', async () => {
+    const res = await fetch(`${h.service.baseUrl}/eim/jwks.json`);
+    expect(res.status).toBe(200);
+    const { keys } = (await res.json()) as { keys: { kid: string; d?: string }[] };
+    expect(keys).toHaveLength(2);
+    expect(keys[0]!.kid).not.toBe(keys[1]!.kid);
+    expect(keys.some((k) => 'd' in k)).toBe(false);
+    const [meter] = await h.meters(1);
+    const id = meter!.line.meterId;
+    await h.api('POST', `/v1/meters/${id}/swaps`, { targetCarrierId: h.carriers.b }, 'operator');
+    const pkg = await eventually(() => h.outbound(id).find((m) => m.type === 'eimPackage'), {
+      what: 'the enable package',
+    });
+    if (pkg.type !== 'eimPackage') throw new Error('unreachable');
+    const header = JSON.parse(Buffer.from(pkg.jws.split('.')[0]!, 'base64url').toString()) as {
+      kid: string;
+    };
+    expect(header.kid).toBe(keys[0]!.kid);
+  });
+
   it('retries a transient SM-DP+ failure from its stored next attempt', async () => {
     const [meter] = await h.meters(1, { downloadOnly: true });
     const id = meter!.line.meterId;
