@@ -263,12 +263,14 @@ export class OrchestratorHarness {
       downloadOnly?: boolean;
       kind?: 'electricity' | 'gas' | 'water';
       reportIntervalS?: number;
+      rollbackWindowS?: number;
     } = {},
   ): Promise<TestMeter[]> {
     const meters = testMeters(count, {
       region: this.region,
       kind: options.kind ?? 'electricity',
       reportIntervalS: options.reportIntervalS ?? 60,
+      ...(options.rollbackWindowS ? { rollbackWindowS: options.rollbackWindowS } : {}),
     });
     for (const m of meters) {
       m.line.meterId = `O-${this.tag}-${m.line.meterId.slice(2)}`;
