@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createPool } from '@meterlink/postgres';
 import { eventually, readMetric, testMeters } from '@meterlink/testing';
 import { OrchestratorHarness } from './test-support/orchestrator-harness';
 
@@ -630,5 +631,68 @@ describe('profile-orchestrator swap saga', () => {
       () => h.swapRecords(id).some((r) => r.swapId === y.body.swapId && r.state === 'completed'),
       { what: 'swap Y to complete' },
     );
+  });
+  it('keeps the audit log append-only: the service’s role cannot change, delete or truncate it', async () => {
+    const [meter] = await h.meters(1);
+    const id = meter!.line.meterId;
+    await h.api('POST', `/v1/meters/${id}/swaps`, { targetCarrierId: h.carriers.b }, 'operator');
+    await eventually(() => h.packages(id)[0], { what: 'the swap’s first audit entries' });
+    // DATABASE_URL is the role the orchestrator runs and migrates as.
+    const pool = createPool(h.infra.DATABASE_URL, 'int-orch-audit', 1);
+    const entries = async () =>
+      (
+        await pool.query<{ entries: unknown }>(
+          `SELECT json_agg(a ORDER BY audit_id) AS entries FROM orchestrator.audit_log a WHERE meter_id = $1`,
+          [id],
+        )
+      ).rows[0]!.entries;
+    try {
+      const before = await entries();
+      expect(before).toEqual(
+        expect.arrayContaining([expect.objectContaining({ action: 'swap.dispatched' })]),
+      );
+      const changes = [
+        `UPDATE orchestrator.audit_log SET actor = 'someone else' WHERE meter_id = '${id}'`,
+        `DELETE FROM orchestrator.audit_log WHERE meter_id = '${id}'`,
+        'TRUNCATE orchestrator.audit_log',
+      ];
+      // Refused outright, not silently ignored.
+      for (const change of changes)
+        await expect(pool.query(change)).rejects.toThrow(/permission denied for table audit_log/);
+      const { rows: rights } = await pool.query<Record<string, boolean>>(
+        `SELECT ${['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'TRIGGER']
+          .map((p) => `has_table_privilege('orchestrator.audit_log', '${p}') AS "${p}"`)
+          .join(', ')}`,
+      );
+      expect(rights[0]).toEqual({
+        SELECT: true,
+        INSERT: true,
+        UPDATE: false,
+        DELETE: false,
+        TRUNCATE: false,
+        TRIGGER: false,
+      });
+      // Even holding the rights again (the role owns the table), it meets the triggers.
+      const client = await pool.connect();
+      try {
+        for (const change of changes) {
+          await client.query('BEGIN');
+          await client.query(
+            'GRANT UPDATE, DELETE, TRUNCATE ON orchestrator.audit_log TO CURRENT_USER',
+          );
+          await expect(client.query(change)).rejects.toThrow(/audit_log is append-only/);
+          await client.query('ROLLBACK');
+        }
+      } finally {
+        client.release();
+      }
+      expect(await entries()).toEqual(before);
+      expect(
+        (await pool.query(`SELECT has_table_privilege('orchestrator.audit_log', 'UPDATE') AS u`))
+          .rows[0],
+      ).toEqual({ u: false });
+    } finally {
+      await pool.end();
+    }
   });
 });
