@@ -406,17 +406,18 @@ export class OrchestratorHarness {
     ]);
   }
 
-  /** What the coverage monitor would say of a carrier's meters in this run's region. */
+  /** What the coverage monitor would say of a carrier's meters in this run's region (counted `at`, default now). */
   async carrierStats(
     carrierId: string,
     counts: { meters: number; degraded?: number; lost?: number },
+    at = new Date(),
   ): Promise<void> {
     const degraded = counts.degraded ?? 0;
     const lost = counts.lost ?? 0;
     const record: CoverageCarrierStatsRecord = {
       eventId: randomUUID(),
       type: 'coverage.carrier-stats',
-      at: new Date().toISOString(),
+      at: at.toISOString(),
       carrierId,
       region: this.region,
       meters: counts.meters,
