@@ -135,7 +135,10 @@ export class ProfileOrchestratorModule {
           provide: COVERAGE_STATS,
           useFactory: () => new CoverageStatsView(kafka, 'profile-orchestrator'),
         },
-        { provide: EIM_KEY_STORE, useFactory: () => new FileEimKeyStore(config.EIM_KEY_FILE) },
+        {
+          provide: EIM_KEY_STORE,
+          useFactory: () => new FileEimKeyStore(config.EIM_KEY_FILE, config.EIM_NEXT_KEY_FILE),
+        },
         { provide: OPERATOR_API_TOKENS, useValue: config.ORCHESTRATOR_API_TOKENS ?? [] },
         ApiAuthGuard,
         {

@@ -8,9 +8,22 @@ export const orchestratorConfigSchema = z.object({
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'),
   /** The eIM's private signing key (JWK, file mode 600); generated on first start when absent. */
   EIM_KEY_FILE: z.string().min(1),
+  /**
+   * The next eIM key, published in the JWKS ahead of a rotation; generated on first start when
+   * absent. Default: beside EIM_KEY_FILE (`eim-key.json` → `eim-key.next.json`).
+   */
+  EIM_NEXT_KEY_FILE: z.string().min(1).optional(),
   EIM_ID: z.string().min(1).default('meterlink-eim-1'),
   SWAP_COOLDOWN_S: env.int(6 * 3600),
   SWAP_ANTI_FLAP_WINDOW_S: env.int(7 * 86_400),
+  /**
+   * The coverage monitor keeps no cell per meter, so the swap policy's meter-fault rule (the
+   * meter's own carrier is fine around it) has region counts only: with this set, a degraded
+   * meter whose carrier's other meters in the region are fine is not swapped (`meter_fault`).
+   * Off by default: region counts hide a single cell's outage and lag the meter's own
+   * degradation (libs/domain/swap-policy/README.md).
+   */
+  SWAP_METER_FAULT_FROM_REGION_PEERS: env.bool(false),
   /** Time after dispatch, on top of the meter's rollback window, before a swap expires. */
   SWAP_GRACE_S: env.int(60),
   SWEEP_INTERVAL_MS: env.int(500, 10),

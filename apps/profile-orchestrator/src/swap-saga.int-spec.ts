@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { createPool } from '@meterlink/postgres';
 import { eventually, readMetric, testMeters } from '@meterlink/testing';
 import { OrchestratorHarness } from './test-support/orchestrator-harness';
 
@@ -6,7 +8,11 @@ import { OrchestratorHarness } from './test-support/orchestrator-harness';
  * double for ES2+, and the meter played by the test on esipa.inbound.v1 / esipa.outbound.v1.
  */
 describe('profile-orchestrator swap saga', () => {
-  const h = new OrchestratorHarness(5101, 5190);
+  // A short grace after the meter's rollback window, so that a package can expire within a test.
+  const GRACE_S = 3;
+  const h = new OrchestratorHarness(5101, 5190, { SWAP_GRACE_S: String(GRACE_S) });
+  const metric = (name: string, labels: Record<string, string> = {}) =>
+    readMetric(h.service.baseUrl, name, labels);
 
   beforeAll(async () => {
     await h.start();
@@ -117,6 +123,26 @@ describe('profile-orchestrator swap saga', () => {
       (await h.api('POST', `/v1/meters/${id}/swaps`, { targetCarrierId: h.carriers.d }, 'operator'))
         .status,
     ).toBe(409);
+  });
+
+  it('publishes the current and the next eIM key, and signs packages with the current one', async () => {
+    const res = await fetch(`${h.service.baseUrl}/eim/jwks.json`);
+    expect(res.status).toBe(200);
+    const { keys } = (await res.json()) as { keys: { kid: string; d?: string }[] };
+    expect(keys).toHaveLength(2);
+    expect(keys[0]!.kid).not.toBe(keys[1]!.kid);
+    expect(keys.some((k) => 'd' in k)).toBe(false);
+    const [meter] = await h.meters(1);
+    const id = meter!.line.meterId;
+    await h.api('POST', `/v1/meters/${id}/swaps`, { targetCarrierId: h.carriers.b }, 'operator');
+    const pkg = await eventually(() => h.outbound(id).find((m) => m.type === 'eimPackage'), {
+      what: 'the enable package',
+    });
+    if (pkg.type !== 'eimPackage') throw new Error('unreachable');
+    const header = JSON.parse(Buffer.from(pkg.jws.split('.')[0]!, 'base64url').toString()) as {
+      kid: string;
+    };
+    expect(header.kid).toBe(keys[0]!.kid);
   });
 
   it('retries a transient SM-DP+ failure from its stored next attempt', async () => {
@@ -389,5 +415,284 @@ describe('profile-orchestrator swap saga', () => {
     );
     expect(h.swapRecords(id)).toHaveLength(records.length);
     expect(h.packages(id)).toHaveLength(1);
+  });
+  it('expires the package of a sleepy meter that never polls, once its deadline passed', async () => {
+    // A gas meter reporting every 2 s with a 1 s rollback window, never heard of since.
+    const [meter] = await h.meters(1, { kind: 'gas', reportIntervalS: 2, rollbackWindowS: 1 });
+    const id = meter!.line.meterId;
+    const requestedAt = Date.now();
+    const { status, body } = await h.api(
+      'POST',
+      `/v1/meters/${id}/swaps`,
+      { targetCarrierId: h.carriers.b },
+      'operator',
+    );
+    expect(status).toBe(202);
+    const pkg = await eventually(() => h.packages(id)[0], { what: 'the enable package' });
+    const pending = await h.api('GET', `/v1/meters/${id}/pending-packages`, undefined, 'viewer');
+    expect(pending.body).toMatchObject({
+      sleepy: true,
+      packages: [{ type: 'eimPackage', swapId: body.swapId, counterValue: pkg.counterValue }],
+    });
+    // Its deadline: the next expected poll (one interval) + rollback window + grace.
+    const expiresAt = Date.parse((pending.body.packages as { expiresAt: string }[])[0]!.expiresAt);
+    expect(expiresAt).toBeGreaterThanOrEqual(requestedAt + (2 + 1 + GRACE_S) * 1000);
+    expect(expiresAt).toBeLessThanOrEqual(Date.now() + (2 + 1 + GRACE_S) * 1000);
+
+    const expired = await eventually(() => h.swapRecords(id).find((r) => r.state === 'expired'), {
+      timeoutMs: 30_000,
+      what: 'the swap to expire',
+    });
+    expect(expired).toMatchObject({ swapId: body.swapId, reasonCode: 'no_result_before_deadline' });
+    expect(Date.parse(expired.at)).toBeGreaterThanOrEqual(expiresAt);
+    expect(h.swapRecords(id).map((r) => r.state)).toEqual(['requested', 'dispatched', 'expired']);
+    expect(
+      (await h.api('GET', `/v1/meters/${id}/pending-packages`, undefined, 'viewer')).body.packages,
+    ).toEqual([]);
+    // Waking up at last, the meter is not given the expired package.
+    await h.esipa(meter!, { type: 'getEimPackage', eid: meter!.line.eid });
+    await eventually(() => h.outbound(id).some((m) => m.type === 'noEimPackageAvailable'), {
+      what: 'the late poll answered',
+    });
+    expect(h.packages(id)).toHaveLength(1);
+  });
+
+  it('starts one swap for a coverage event delivered twice', async () => {
+    const [meter] = await h.meters(1);
+    const id = meter!.line.meterId;
+    const degraded = {
+      eventId: randomUUID(),
+      type: 'meter.degraded',
+      carrierId: h.carriers.a,
+      region: h.region,
+      meterId: id,
+      reason: 'signal_below_threshold',
+    };
+    await h.coverage(degraded, id);
+    await eventually(() => h.swapRecords(id).some((r) => r.state === 'dispatched'), {
+      what: 'the swap the event started',
+    });
+    const inProgress = await metric('orchestrator_swap_decisions_total', {
+      outcome: 'swap_in_progress',
+    });
+    const leftBefore = await metric('orchestrator_swap_decisions_total', {
+      outcome: 'left_to_outage_campaign',
+    });
+    await h.coverage(degraded, id); // redelivered (same eventId)
+    // Then, on the same partition, an event the orchestrator counts without touching the meter:
+    // once it is counted, the redelivery before it was handled.
+    await h.coverage(
+      {
+        type: 'meter.lost',
+        carrierId: h.carriers.a,
+        region: h.region,
+        meterId: id,
+        outageId: 'o-1',
+      },
+      id,
+    );
+    await eventually(
+      async () =>
+        (await metric('orchestrator_swap_decisions_total', {
+          outcome: 'left_to_outage_campaign',
+        })) ===
+        leftBefore + 1,
+      { what: 'the events after the redelivery to be handled' },
+    );
+    // The redelivery found the swap it had started: not judged again, nothing new.
+    expect(await metric('orchestrator_swap_decisions_total', { outcome: 'swap_in_progress' })).toBe(
+      inProgress,
+    );
+    const records = h.swapRecords(id);
+    expect(new Set(records.map((r) => r.swapId)).size).toBe(1);
+    expect(records.map((r) => r.state)).toEqual(['requested', 'dispatched']);
+    expect(h.packages(id)).toHaveLength(1);
+    const history = await h.api('GET', `/v1/meters/${id}/swaps`, undefined, 'viewer');
+    expect(history.body.swaps).toHaveLength(1);
+  });
+
+  it('gives each package of one eUICC a strictly greater counterValue', async () => {
+    const [meter] = await h.meters(1);
+    const id = meter!.line.meterId;
+    const [a, b] = meter!.line.profiles;
+    const swapTo = async (carrierId: string, iccid: string, n: number, seqNumber: number) => {
+      const { status } = await h.api(
+        'POST',
+        `/v1/meters/${id}/swaps`,
+        { targetCarrierId: carrierId },
+        'operator',
+      );
+      expect(status).toBe(202);
+      const pkg = await eventually(() => h.packages(id)[n - 1], { what: `package ${n}` });
+      expect(pkg.psmoList).toEqual([{ op: 'enable', iccid, rollback: true }]);
+      await h.result(meter!, pkg, seqNumber);
+      await h.traffic(meter!, iccid, carrierId);
+      await eventually(
+        () => h.swapRecords(id).filter((r) => r.state === 'completed').length === n,
+        { what: `swap ${n} to complete` },
+      );
+      return pkg;
+    };
+    // a → b, then b → a (an operator's swap skips the cooldown), then a → b again.
+    const first = await swapTo(h.carriers.b, b!.iccid, 1, 1);
+    const second = await swapTo(h.carriers.a, a!.iccid, 2, 2);
+    const third = await swapTo(h.carriers.b, b!.iccid, 3, 3);
+    expect([first.eid, second.eid, third.eid]).toEqual([
+      meter!.line.eid,
+      meter!.line.eid,
+      meter!.line.eid,
+    ]);
+    expect(second.counterValue).toBeGreaterThan(first.counterValue);
+    expect(third.counterValue).toBeGreaterThan(second.counterValue);
+    expect(new Set([first, second, third].map((p) => p.eimTransactionId)).size).toBe(3);
+  });
+
+  it('refuses a result of another swap while a swap is dispatched, and leaves that swap as it was', async () => {
+    const [meter, other] = await h.meters(2);
+    const id = meter!.line.meterId;
+    const [a, b] = meter!.line.profiles;
+    // Swap X (a → b) completes; swap Y (b → a) is then dispatched.
+    await h.api('POST', `/v1/meters/${id}/swaps`, { targetCarrierId: h.carriers.b }, 'operator');
+    const x = await eventually(() => h.packages(id)[0], { what: 'package X' });
+    await h.result(meter!, x, 1);
+    await h.traffic(meter!, b!.iccid, h.carriers.b);
+    await eventually(() => h.swapRecords(id).some((r) => r.state === 'completed'), {
+      what: 'swap X to complete',
+    });
+    const y = await h.api(
+      'POST',
+      `/v1/meters/${id}/swaps`,
+      { targetCarrierId: h.carriers.a },
+      'operator',
+    );
+    const yPkg = await eventually(() => h.packages(id)[1], { what: 'package Y' });
+    // A swap of another meter, whose transaction this meter will name.
+    await h.api(
+      'POST',
+      `/v1/meters/${other!.line.meterId}/swaps`,
+      { targetCarrierId: h.carriers.b },
+      'operator',
+    );
+    const foreign = await eventually(() => h.packages(other!.line.meterId)[0], {
+      what: 'the other meter’s package',
+    });
+    const yBefore = h.swapRecords(id).filter((r) => r.swapId === y.body.swapId);
+    expect(yBefore.map((r) => r.state)).toEqual(['requested', 'dispatched']);
+
+    const presented: [string, Record<string, string>, typeof x][] = [
+      // X's own result again: a retransmission, acknowledged and counted, nothing changes.
+      ['orchestrator_duplicate_results_total', { type: 'eimPackageResult' }, x],
+      // X's transaction with Y's counter, and Y's transaction with X's counter.
+      [
+        'orchestrator_invalid_results_total',
+        { reason: 'counter_mismatch' },
+        { ...x, counterValue: yPkg.counterValue },
+      ],
+      [
+        'orchestrator_invalid_results_total',
+        { reason: 'counter_mismatch' },
+        { ...yPkg, counterValue: x.counterValue },
+      ],
+      // Another meter's transaction.
+      [
+        'orchestrator_invalid_results_total',
+        { reason: 'unknown_transaction' },
+        { ...yPkg, eimTransactionId: foreign.eimTransactionId, counterValue: foreign.counterValue },
+      ],
+    ];
+    let seqNumber = 10;
+    for (const [name, labels, pkg] of presented) {
+      const before = await metric(name, labels);
+      await h.result(meter!, pkg, ++seqNumber);
+      await eventually(async () => (await metric(name, labels)) === before + 1, {
+        what: `${name} ${JSON.stringify(labels)} to count the result`,
+      });
+      const pending = await h.api('GET', `/v1/meters/${id}/pending-packages`, undefined, 'viewer');
+      expect(pending.body.packages).toEqual([
+        expect.objectContaining({
+          swapId: y.body.swapId,
+          eimTransactionId: yPkg.eimTransactionId,
+          counterValue: yPkg.counterValue,
+        }),
+      ]);
+    }
+    const history = await h.api('GET', `/v1/meters/${id}/swaps`, undefined, 'viewer');
+    expect(
+      (history.body.swaps as { swapId: string; state: string }[]).find(
+        (s) => s.swapId === y.body.swapId,
+      ),
+    ).toMatchObject({ state: 'dispatched' });
+    expect(h.swapRecords(id).filter((r) => r.swapId === y.body.swapId)).toEqual(yBefore);
+
+    // Y's own result still settles Y.
+    await h.result(meter!, yPkg, ++seqNumber);
+    await h.traffic(meter!, a!.iccid, h.carriers.a);
+    await eventually(
+      () => h.swapRecords(id).some((r) => r.swapId === y.body.swapId && r.state === 'completed'),
+      { what: 'swap Y to complete' },
+    );
+  });
+  it('keeps the audit log append-only: the service’s role cannot change, delete or truncate it', async () => {
+    const [meter] = await h.meters(1);
+    const id = meter!.line.meterId;
+    await h.api('POST', `/v1/meters/${id}/swaps`, { targetCarrierId: h.carriers.b }, 'operator');
+    await eventually(() => h.packages(id)[0], { what: 'the swap’s first audit entries' });
+    // DATABASE_URL is the role the orchestrator runs and migrates as.
+    const pool = createPool(h.infra.DATABASE_URL, 'int-orch-audit', 1);
+    const entries = async () =>
+      (
+        await pool.query<{ entries: unknown }>(
+          `SELECT json_agg(a ORDER BY audit_id) AS entries FROM orchestrator.audit_log a WHERE meter_id = $1`,
+          [id],
+        )
+      ).rows[0]!.entries;
+    try {
+      const before = await entries();
+      expect(before).toEqual(
+        expect.arrayContaining([expect.objectContaining({ action: 'swap.dispatched' })]),
+      );
+      const changes = [
+        `UPDATE orchestrator.audit_log SET actor = 'someone else' WHERE meter_id = '${id}'`,
+        `DELETE FROM orchestrator.audit_log WHERE meter_id = '${id}'`,
+        'TRUNCATE orchestrator.audit_log',
+      ];
+      // Refused outright, not silently ignored.
+      for (const change of changes)
+        await expect(pool.query(change)).rejects.toThrow(/permission denied for table audit_log/);
+      const { rows: rights } = await pool.query<Record<string, boolean>>(
+        `SELECT ${['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'TRIGGER']
+          .map((p) => `has_table_privilege('orchestrator.audit_log', '${p}') AS "${p}"`)
+          .join(', ')}`,
+      );
+      expect(rights[0]).toEqual({
+        SELECT: true,
+        INSERT: true,
+        UPDATE: false,
+        DELETE: false,
+        TRUNCATE: false,
+        TRIGGER: false,
+      });
+      // Even holding the rights again (the role owns the table), it meets the triggers.
+      const client = await pool.connect();
+      try {
+        for (const change of changes) {
+          await client.query('BEGIN');
+          await client.query(
+            'GRANT UPDATE, DELETE, TRUNCATE ON orchestrator.audit_log TO CURRENT_USER',
+          );
+          await expect(client.query(change)).rejects.toThrow(/audit_log is append-only/);
+          await client.query('ROLLBACK');
+        }
+      } finally {
+        client.release();
+      }
+      expect(await entries()).toEqual(before);
+      expect(
+        (await pool.query(`SELECT has_table_privilege('orchestrator.audit_log', 'UPDATE') AS u`))
+          .rows[0],
+      ).toEqual({ u: false });
+    } finally {
+      await pool.end();
+    }
   });
 });

@@ -1,7 +1,10 @@
 import type { CoverageCarrierStatsRecord, FleetMeterRecord } from '@meterlink/contracts';
+import { DEFAULT_CHOOSE_TARGET_CONFIG } from '@meterlink/swap-policy';
+import { orchestratorConfigSchema } from '../config';
 import {
   coverageOf,
   historyEntry,
+  policyConfig,
   powerOf,
   tariffsOf,
   typicalMonthlyBytes,
@@ -20,6 +23,27 @@ const row = (over: Partial<HistoryRow>): HistoryRow => ({
 });
 
 describe('policy facts from the orchestrator rows', () => {
+  it('maps the environment onto the policy: meter fault from region peers only when asked', () => {
+    const base = {
+      KAFKA_BROKERS: '127.0.0.1:9092',
+      DATABASE_URL: 'postgres://u:p@127.0.0.1/db',
+      EIM_KEY_FILE: '/k/eim-key.json',
+    };
+    const byDefault = policyConfig(orchestratorConfigSchema.parse(base));
+    expect(byDefault).toEqual({
+      ...DEFAULT_CHOOSE_TARGET_CONFIG,
+      cooldownMs: 6 * 3_600_000,
+      antiFlapWindowMs: 7 * 86_400_000,
+      outageMinDurationMs: 900_000,
+      meterFaultFromRegionPeers: false,
+    });
+    expect(
+      policyConfig(
+        orchestratorConfigSchema.parse({ ...base, SWAP_METER_FAULT_FROM_REGION_PEERS: 'true' }),
+      ).meterFaultFromRegionPeers,
+    ).toBe(true);
+  });
+
   it('counts what the meter executed for each settled swap (battery budget)', () => {
     expect(historyEntry(row({}))).toEqual({
       fromCarrierId: 'carrier-a',

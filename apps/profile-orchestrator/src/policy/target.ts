@@ -25,6 +25,7 @@ export function policyConfig(config: OrchestratorConfig): ChooseTargetConfig {
     cooldownMs: config.SWAP_COOLDOWN_S * 1000,
     antiFlapWindowMs: config.SWAP_ANTI_FLAP_WINDOW_S * 1000,
     outageMinDurationMs: config.OUTAGE_MIN_DURATION_S * 1000,
+    meterFaultFromRegionPeers: config.SWAP_METER_FAULT_FROM_REGION_PEERS,
   };
 }
 
@@ -86,7 +87,8 @@ export function tariffsOf(
 
 /**
  * The region's per-carrier counts from coverage.carriers.v1. Cell-level counts are not kept by
- * the coverage monitor, and neither is a median RSRP: the policy sees both as unknown.
+ * the coverage monitor, and neither is a median RSRP: the policy sees both as unknown, so its
+ * meter-fault rule can judge by region peers only (SWAP_METER_FAULT_FROM_REGION_PEERS).
  */
 export function coverageOf(records: readonly CoverageCarrierStatsRecord[]): CoverageObservations {
   const region: CoverageObservations['region'] = Object.fromEntries(

@@ -263,12 +263,14 @@ export class OrchestratorHarness {
       downloadOnly?: boolean;
       kind?: 'electricity' | 'gas' | 'water';
       reportIntervalS?: number;
+      rollbackWindowS?: number;
     } = {},
   ): Promise<TestMeter[]> {
     const meters = testMeters(count, {
       region: this.region,
       kind: options.kind ?? 'electricity',
       reportIntervalS: options.reportIntervalS ?? 60,
+      ...(options.rollbackWindowS ? { rollbackWindowS: options.rollbackWindowS } : {}),
     });
     for (const m of meters) {
       m.line.meterId = `O-${this.tag}-${m.line.meterId.slice(2)}`;
@@ -404,17 +406,18 @@ export class OrchestratorHarness {
     ]);
   }
 
-  /** What the coverage monitor would say of a carrier's meters in this run's region. */
+  /** What the coverage monitor would say of a carrier's meters in this run's region (counted `at`, default now). */
   async carrierStats(
     carrierId: string,
     counts: { meters: number; degraded?: number; lost?: number },
+    at = new Date(),
   ): Promise<void> {
     const degraded = counts.degraded ?? 0;
     const lost = counts.lost ?? 0;
     const record: CoverageCarrierStatsRecord = {
       eventId: randomUUID(),
       type: 'coverage.carrier-stats',
-      at: new Date().toISOString(),
+      at: at.toISOString(),
       carrierId,
       region: this.region,
       meters: counts.meters,

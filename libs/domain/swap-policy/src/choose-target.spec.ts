@@ -338,6 +338,114 @@ describe('chooseTarget', () => {
       expect(outcome(run(input({ coverage: onA(cell, region) })))).toBe(expected);
     });
 
+    describe('from its region peers, when configured and nothing is known of its cell', () => {
+      const REGION_PEERS = { ...CONFIG, meterFaultFromRegionPeers: true };
+      it.each<
+        [string, CarrierCoverageStats | undefined, CarrierCoverageStats | undefined, string, string]
+      >([
+        // name, cell, region, with the setting, without it (the default)
+        [
+          'no cell stats, region peers fine: the meter is the problem',
+          undefined,
+          stats(40, 1),
+          'none:meter_fault',
+          'enable:carrier-b',
+        ],
+        [
+          'this meter alone in its cell (no peers there), region peers fine',
+          stats(1, 1),
+          stats(40, 1),
+          'none:meter_fault',
+          'enable:carrier-b',
+        ],
+        // 41 meters with 5 degraded, this one included: its 40 peers have 4 degraded, exactly 10 %.
+        [
+          'region peers exactly at the "fine" share',
+          undefined,
+          stats(41, 5),
+          'none:meter_fault',
+          'enable:carrier-b',
+        ],
+        [
+          'region peers just above the "fine" share',
+          undefined,
+          stats(40, 5),
+          'enable:carrier-b',
+          'enable:carrier-b',
+        ],
+        [
+          'region peers too few to tell (unknown)',
+          undefined,
+          stats(20, 1),
+          'enable:carrier-b',
+          'enable:carrier-b',
+        ],
+        [
+          'region peers with a poor median RSRP',
+          undefined,
+          stats(40, 1, 0, -121),
+          'enable:carrier-b',
+          'enable:carrier-b',
+        ],
+        [
+          'no stats at all for its carrier',
+          undefined,
+          undefined,
+          'enable:carrier-b',
+          'enable:carrier-b',
+        ],
+        // Some cell peers on record: the cell decides, as without the setting.
+        [
+          'a few cell peers (unknown), region fine: the cell may be the problem',
+          stats(3, 1),
+          stats(40, 1),
+          'enable:carrier-b',
+          'enable:carrier-b',
+        ],
+        [
+          'cell peers poor, region fine: a bad cell, not the meter',
+          stats(10, 4),
+          stats(40, 4),
+          'enable:carrier-b',
+          'enable:carrier-b',
+        ],
+        [
+          'cell peers fine, region peers too few: as without the setting',
+          stats(10, 1),
+          stats(5, 0),
+          'none:meter_fault',
+          'none:meter_fault',
+        ],
+      ])('%s', (_name, cell, region, withSetting, byDefault) => {
+        expect(outcome(run(input({ coverage: onA(cell, region) }), REGION_PEERS))).toBe(
+          withSetting,
+        );
+        expect(outcome(run(input({ coverage: onA(cell, region) })))).toBe(byDefault);
+      });
+
+      it('never when the carrier is in an outage, the meter is silent, or an operator asks', () => {
+        const coverage = onA(undefined, stats(40, 1));
+        const decide = (over: Partial<ChooseTargetInput>): string =>
+          outcome(run(input({ coverage, ...over }), REGION_PEERS));
+        expect(decide({ cause: { kind: 'meter.degraded', outage: oldOutage() } })).toBe(
+          'enable:carrier-b',
+        );
+        expect(decide({ cause: { kind: 'meter.lost' } })).toBe('none:meter_unreachable');
+        expect(decide({ cause: { kind: 'operator', targetCarrierId: 'carrier-b' } })).toBe(
+          'enable:carrier-b',
+        );
+      });
+
+      it('states the peers it judged by in the facts', () => {
+        const d = run(input({ coverage: onA(undefined, stats(40, 1)) }), REGION_PEERS);
+        expect(d.facts.currentCarrierPeers).toMatchObject({
+          cell: { class: 'unknown', samples: 0 },
+          region: { class: 'good', samples: 39, unhealthyShare: 0 },
+        });
+        expect(d.facts.config.meterFaultFromRegionPeers).toBe(true);
+      });
+    });
+
     it('discounts this meter as lost, not degraded, when it is silent in an outage (and the outage rules)', () => {
       const d = run(
         input({
@@ -1054,6 +1162,35 @@ describe('chooseTarget', () => {
           return null;
         }),
       ).toEqual([]);
+    });
+
+    it('region peers only ever turn a degraded meter’s decision into meter_fault, and only when its cell has no peers on record and its region peers are fine', () => {
+      const withRegionPeers = { ...CONFIG, meterFaultFromRegionPeers: true };
+      const problems = SEEDS.flatMap((seed) => {
+        const i = genInput(seeded(seed));
+        const byDefault = chooseTarget(i);
+        const withSetting = chooseTarget(i, withRegionPeers);
+        if (outcome(withSetting) === outcome(byDefault)) return [];
+        const peers = withSetting.facts.currentCarrierPeers;
+        const ok =
+          outcome(withSetting) === 'none:meter_fault' &&
+          i.cause.kind === 'meter.degraded' &&
+          !i.cause.outage &&
+          peers?.cell.samples === 0 &&
+          peers.region.class === 'good';
+        return ok ? [] : [`seed ${seed}: ${outcome(byDefault)} became ${outcome(withSetting)}`];
+      });
+      expect(problems).toEqual([]);
+      // ...and it does happen over these inputs.
+      expect(
+        SEEDS.some((seed) => {
+          const i = genInput(seeded(seed));
+          return (
+            outcome(chooseTarget(i, withRegionPeers)) === 'none:meter_fault' &&
+            outcome(chooseTarget(i)) !== 'none:meter_fault'
+          );
+        }),
+      ).toBe(true);
     });
 
     it('the chosen target heads the ranking, and no eligible candidate has better coverage', () => {

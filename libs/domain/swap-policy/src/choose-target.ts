@@ -107,6 +107,12 @@ export interface ChooseTargetConfig {
   minMedianRsrpDbm: number;
   /** The meter's own fault: its carrier's other meters are "fine" when their unhealthy share is at most this. */
   peersFineMaxUnhealthyShare: number;
+  /**
+   * With no other meter of its carrier on record in the meter's cell (no cell data), its region
+   * peers being fine is enough for `meter_fault`. Off by default: a region's share can hide one
+   * cell's outage, and region counts lag the meter's own degradation (README).
+   */
+  meterFaultFromRegionPeers: boolean;
   /** Battery meters: no download below this charge (percent)... */
   minBatteryPctForDownload: number;
   /** ...and no enable below this one (the IPA answers catBusy, device-interface §4.3). */
@@ -244,6 +250,7 @@ export const DEFAULT_CHOOSE_TARGET_CONFIG: ChooseTargetConfig = {
   maxUnhealthyShare: 0.2,
   minMedianRsrpDbm: -120,
   peersFineMaxUnhealthyShare: 0.1,
+  meterFaultFromRegionPeers: false,
   minBatteryPctForDownload: 30,
   minBatteryPctForEnable: 10,
   batteryBudgetUnitsPerYear: 12,
@@ -503,13 +510,16 @@ export function chooseTarget(
     if (outage && now - outage.openedAt < config.outageMinDurationMs)
       return none('outage_too_young');
     // Its carrier's other meters in its cell (and region, where known) are fine: the fault is
-    // the meter's own (antenna, cabinet, basement), which another carrier won't fix.
+    // the meter's own (antenna, cabinet, basement), which another carrier won't fix. With no
+    // cell peers on record at all, fine region peers may say so instead (when configured).
     if (
       signal === 'meter.degraded' &&
       !outage &&
       peers &&
-      peers.cell.class === 'good' &&
-      peers.region.class !== 'poor'
+      ((peers.cell.class === 'good' && peers.region.class !== 'poor') ||
+        (config.meterFaultFromRegionPeers &&
+          peers.cell.samples === 0 &&
+          peers.region.class === 'good'))
     )
       return none('meter_fault');
     if (lastChangeAt !== null && now - lastChangeAt < config.cooldownMs) return none('cooldown');
