@@ -594,8 +594,10 @@ export class CampaignsService {
       );
       for (const outage of rows) {
         const inOutage = await this.swaps.carriersInOutage(client, outage.region);
+        // A region may name a carrier under contract that the catalogue does not describe yet
+        // (provisioning.md's own sample does): no SM-DP+, no tariff, so never a campaign target.
         const target = (this.fleet.region(outage.region)?.carriers ?? []).find(
-          (c) => c !== outage.carrier_id && !inOutage.has(c),
+          (c) => c !== outage.carrier_id && !inOutage.has(c) && this.fleet.carrier(c) !== undefined,
         );
         let campaignId: string | null = null;
         let outcome: string | null = null;
