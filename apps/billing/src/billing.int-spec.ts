@@ -91,18 +91,25 @@ describe('billing over Kafka and PostgreSQL', () => {
     await producer.connect();
     await billing.start();
     await recorder.start();
-    // Winter months (no DST on their boundaries in Europe/London) no earlier run closed: one
-    // for the replay and month-close tests, another for the kill test.
+    // Winter months (no DST on their boundaries in Europe/London) no earlier run closed, each
+    // with its neighbours and the months it may close: one for the replay and month-close tests,
+    // another for the kill test, a run of three for the silent-month test.
     const { rows } = await pool.query<{ period: string }>(
       'SELECT period FROM billing.closed_months',
     );
     const closed = new Set(rows.map((r) => r.period));
-    while (periods.length < 2) {
-      const year = 2001 + (parseInt(randomBytes(2).toString('hex'), 16) % 20);
-      const p = `${year}-${['01', '02', '12'][randomBytes(1)[0]! % 3]}`;
-      if (closed.has(p) || closed.has(nextOf(p)) || periods.includes(p)) continue;
-      if (periods.some((q) => nextOf(q) === p || nextOf(p) === q)) continue;
-      periods.push(p);
+    const taken = new Set<string>();
+    for (const span of [1, 1, 3]) {
+      for (;;) {
+        const year = 2001 + (parseInt(randomBytes(2).toString('hex'), 16) % 20);
+        const p = `${year}-${['01', '02', '12'][randomBytes(1)[0]! % 3]}`;
+        const months = [previousOf(p), p];
+        while (months.length < span + 2) months.push(nextOf(months.at(-1)!));
+        if (months.some((m) => closed.has(m) || taken.has(m))) continue;
+        for (const m of months) taken.add(m);
+        periods.push(p);
+        break;
+      }
     }
     useMonth(periods[0]!);
   });
@@ -113,8 +120,17 @@ describe('billing over Kafka and PostgreSQL', () => {
     await pool.end();
   });
 
-  /** A month of hourly readings and 6-hourly usage for each meter, first seen on carrier a. */
-  function monthOf(meters: FixtureMeter[], customerId: string, first = 0): Input[] {
+  /**
+   * A month of hourly readings and 6-hourly usage for each meter, first seen on carrier a. The
+   * meters are decommissioned at the end of the month unless told otherwise: an active meter owes
+   * its subscription for every month up to now.
+   */
+  function monthOf(
+    meters: FixtureMeter[],
+    customerId: string,
+    first = 0,
+    decommissionedAtMs = monthEnd,
+  ): Input[] {
     const out: Input[] = [];
     for (const c of carrierRecords(tag))
       out.push({ topic: TOPICS.fleetCarriers, key: c.carrierId, value: c });
@@ -122,7 +138,7 @@ describe('billing over Kafka and PostgreSQL', () => {
       out.push({
         topic: TOPICS.fleetMeters,
         key: m.meterId,
-        value: meterRecord(tag, m, customerId),
+        value: meterRecord(tag, m, customerId, decommissionedAtMs),
       });
       for (let t = monthStart; t < monthEnd; t += 6 * HOUR)
         out.push({
@@ -429,7 +445,68 @@ describe('billing over Kafka and PostgreSQL', () => {
       statement,
     );
   });
+
+  it('charges the subscription of the months its meter sent nothing in, up to its decommissioning', async () => {
+    useMonth(periods[2]!);
+    const [meter] = fixtureMeters(tag, 'S', 1) as [FixtureMeter];
+    const customerId = `CUST-S-${tag}`;
+    const silent = nextOf(period);
+    const last = nextOf(silent);
+    const startOf = (p: string): number =>
+      Date.UTC(Number(p.slice(0, 4)), Number(p.slice(5, 7)) - 1, 1);
+    const daysOf = (p: string): number => (startOf(nextOf(p)) - startOf(p)) / DAY;
+    // Input in the first month only, none within 14 hours of its end (a reading there would mark
+    // the next month for its tariff-local month); decommissioned on the 11th of the third month.
+    const input = monthOf([meter], customerId, 11, startOf(last) + 10 * DAY).filter(
+      (r) =>
+        r.topic !== TOPICS.meterReadings ||
+        Date.parse((r.value as { at: string }).at) < monthEnd - 15 * HOUR,
+    );
+    await produce(producer, input);
+    await settled(kafka, pool, [meter.meterId]);
+
+    const close = async (p: string): Promise<unknown> => {
+      const res = await fetch(`${billing.baseUrl}/v1/months/${p}/close`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(res.status).toBe(200);
+      return res.json();
+    };
+    const subscription = async (p: string) =>
+      (await get<Statement>(`/v1/statements/carriers/ca-${tag}/${p}`)).lines.filter(
+        (l) => l.meterId === meter.meterId,
+      );
+    // Closing a month rates what it owes before freezing it: lines of the month, not corrections.
+    expect(await close(silent)).toMatchObject({ alreadyClosed: false, pendingRatings: 0 });
+    expect(await subscription(silent)).toEqual([
+      expect.objectContaining({
+        type: 'connectivity.subscription',
+        servicePeriod: silent,
+        quantity: daysOf(silent) * 86_400,
+        amountMinor: 60,
+        correctionOf: null,
+        revision: 1,
+      }),
+    ]);
+    expect(await close(last)).toMatchObject({ alreadyClosed: false, pendingRatings: 0 });
+    expect(await subscription(last)).toEqual([
+      expect.objectContaining({
+        type: 'connectivity.subscription',
+        servicePeriod: last,
+        quantity: 10 * 86_400,
+        amountMinor: Math.round((60 * 10) / daysOf(last)),
+        correctionOf: null,
+      }),
+    ]);
+  });
 });
+
+function previousOf(period: string): string {
+  const y = Number(period.slice(0, 4));
+  const m = Number(period.slice(5, 7));
+  return m === 1 ? `${y - 1}-12` : `${y}-${String(m - 1).padStart(2, '0')}`;
+}
 
 function nextOf(period: string): string {
   const y = Number(period.slice(0, 4));

@@ -52,7 +52,8 @@ export function rateMeterMonth(
     meterId: input.meterId,
     customerId: meter.customerId,
     period: input.period,
-    timeline: buildEnableTimeline(changes),
+    // A decommissioned meter's subscription stops at its decommissioning.
+    timeline: buildEnableTimeline(changes, meter.decommissionedAt),
     // Summed per carrier in the ledger: per MB of a carrier's bytes, the sum is what is charged.
     usage: input.usage.map((u) => ({
       at: utcMonth(input.period).startMs,

@@ -13,6 +13,8 @@ export interface MeterInfo {
   tariffId: string;
   reportIntervalS: number;
   factoryIccids: string[];
+  /** Epoch ms the meter was decommissioned: its timeline ends there. Null while active. */
+  decommissionedAt: number | null;
 }
 
 export type SwapState = Pick<
@@ -65,8 +67,10 @@ export async function loadRatingInputs(
     tariff_id: string;
     report_interval_s: number;
     factory_iccids: string[];
+    decommissioned_at: Date | null;
   }>(
-    `SELECT meter_id, customer_id, tariff_id, report_interval_s, factory_iccids FROM billing.meters WHERE meter_id = ANY($1::text[])`,
+    `SELECT meter_id, customer_id, tariff_id, report_interval_s, factory_iccids, decommissioned_at
+     FROM billing.meters WHERE meter_id = ANY($1::text[])`,
     [meterIds],
   );
   const meters = new Map(
@@ -77,6 +81,7 @@ export async function loadRatingInputs(
         tariffId: m.tariff_id,
         reportIntervalS: m.report_interval_s,
         factoryIccids: m.factory_iccids,
+        decommissionedAt: m.decommissioned_at?.getTime() ?? null,
       },
     ]),
   );

@@ -248,28 +248,51 @@ export class RatingService {
     }
   }
 
-  /** One rating transaction; returns how many months it rated (0: nothing was due). */
-  async rateOnce(): Promise<number> {
+  /**
+   * Rates every unblocked dirty month of one period now, quiet or not: a month about to be closed
+   * (it ended everywhere, its input is late anyway). Months other workers hold are theirs; the
+   * close's exclusive lock waits for them. Returns how many months it rated.
+   */
+  async rateMonthNow(period: string): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const rated = await this.rateOnce(period);
+      if (rated === 0) return total;
+      total += rated;
+    }
+  }
+
+  /**
+   * One rating transaction; returns how many months it rated (0: nothing was due). With a period,
+   * that period's dirty months regardless of how quiet their input has been.
+   */
+  async rateOnce(period?: string): Promise<number> {
     const started = process.hrtime.bigint();
-    // Catching up a backlog, a month's input is far from complete: rate it once it is caught up
-    // (or once it waited the maximum delay) rather than again after every quiet moment.
-    const catchingUp = (await readingsBacklog()) > this.config.BILLING_RATING_DEFER_BACKLOG;
+    const select = `SELECT meter_id, period, readings, late_readings, usage_records, swap_changes, fleet_changes, boundary_changes
+         FROM billing.dirty_periods WHERE blocked IS NULL AND `;
+    const due =
+      period === undefined
+        ? {
+            text: `${select} ((last_at < now() - $1 * interval '1 millisecond' AND NOT $4::boolean)
+                OR first_at < now() - $2 * interval '1 millisecond')
+              ORDER BY first_at LIMIT $3 FOR UPDATE SKIP LOCKED`,
+            values: [
+              this.config.BILLING_RATING_QUIET_MS,
+              this.config.BILLING_RATING_MAX_DELAY_MS,
+              this.config.BILLING_RATING_BATCH,
+              // Catching up a backlog, a month's input is far from complete: rate it once it is
+              // caught up (or once it waited the maximum delay) rather than again after every
+              // quiet moment.
+              (await readingsBacklog()) > this.config.BILLING_RATING_DEFER_BACKLOG,
+            ],
+          }
+        : {
+            text: `${select} period = $1 ORDER BY first_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
+            values: [period, this.config.BILLING_RATING_BATCH],
+          };
     const count = await withTransaction(this.pool, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock_shared(hashtext($1))', [MONTH_CLOSE_LOCK]);
-      const { rows: dirty } = await client.query<DirtyRow>(
-        `SELECT meter_id, period, readings, late_readings, usage_records, swap_changes, fleet_changes, boundary_changes
-         FROM billing.dirty_periods
-         WHERE blocked IS NULL
-           AND ((last_at < now() - $1 * interval '1 millisecond' AND NOT $4::boolean)
-                OR first_at < now() - $2 * interval '1 millisecond')
-         ORDER BY first_at LIMIT $3 FOR UPDATE SKIP LOCKED`,
-        [
-          this.config.BILLING_RATING_QUIET_MS,
-          this.config.BILLING_RATING_MAX_DELAY_MS,
-          this.config.BILLING_RATING_BATCH,
-          catchingUp,
-        ],
-      );
+      const { rows: dirty } = await client.query<DirtyRow>(due.text, due.values);
       if (dirty.length === 0) return 0;
       await this.rate(client, dirty);
       return dirty.length;

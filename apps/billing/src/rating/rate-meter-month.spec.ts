@@ -1,0 +1,92 @@
+import { parseTariffFile, type ChargeLine } from '@meterlink/billing-domain';
+import type { CarrierTariff } from '@meterlink/contracts';
+import { rateMeterMonth, type RatingOutcome } from './rate-meter-month';
+import type { MeterMonthInputs } from './rating-inputs.repository';
+
+const A = { iccid: '8944150000000000017', carrierId: 'carrier-a' };
+const ms = (iso: string): number => Date.parse(iso);
+
+const TARIFFS = parseTariffFile({
+  tariffs: [
+    {
+      tariffId: 'flat',
+      currency: 'EUR',
+      timeZone: 'UTC',
+      billingPeriod: 'calendar-month',
+      registers: { energy_import_wh: { unit: 'kWh', divisor: 1000 } },
+      bands: [{ name: 'all', days: 'all', from: '00:00', to: '24:00', priceMinorPerUnit: '10' }],
+    },
+  ],
+});
+const CARRIERS = new Map<string, CarrierTariff>([
+  [
+    'carrier-a',
+    {
+      currency: 'EUR',
+      monthlyFeeMinor: 60,
+      perMbMinor: 25,
+      downloadFeeMinor: 150,
+      swapFeeMinor: 20,
+    },
+  ],
+  [
+    'carrier-b',
+    {
+      currency: 'EUR',
+      monthlyFeeMinor: 90,
+      perMbMinor: 18,
+      downloadFeeMinor: 100,
+      swapFeeMinor: 30,
+    },
+  ],
+]);
+
+/** A meter first seen on carrier a in October 2026 (the factory put A and B on its eUICC). */
+function inputs(period: string, over: Partial<MeterMonthInputs> = {}): MeterMonthInputs {
+  return {
+    meterId: 'EM-0000001',
+    period,
+    meter: {
+      customerId: 'CUST-1',
+      tariffId: 'flat',
+      reportIntervalS: 3600,
+      factoryIccids: [A.iccid, '8944200000000000022'],
+      decommissionedAt: null,
+    },
+    readings: {},
+    usage: [],
+    firstSeen: { at: ms('2026-10-05T00:00:00Z'), ...A },
+    swaps: [],
+    ...over,
+  };
+}
+
+const rated = (outcome: RatingOutcome): ChargeLine[] => {
+  if (!outcome.ok) throw new Error(`not rated: ${outcome.blocked}`);
+  return outcome.lines;
+};
+const amounts = (lines: ChargeLine[]) =>
+  Object.fromEntries(lines.map((l) => [l.chargeId, l.amountMinor]));
+
+describe('rateMeterMonth', () => {
+  it('charges the whole subscription of a month the meter sent nothing in', () => {
+    // November 2026: no reading, no usage, no swap; the profile enabled in October still is.
+    expect(amounts(rated(rateMeterMonth(inputs('2026-11'), TARIFFS, CARRIERS)))).toEqual({
+      'EM-0000001/2026-11/connectivity.subscription/carrier-a': 60,
+    });
+  });
+
+  it('ends the subscription at the decommissioning, and charges none after its month', () => {
+    // Decommissioned 11 Nov 00:00Z: 10 of November's 30 days, 60 × 10 / 30 = 20.
+    const decommissioned = (period: string) =>
+      inputs(period, {
+        meter: { ...inputs(period).meter!, decommissionedAt: ms('2026-11-11T00:00:00Z') },
+      });
+    const november = rated(rateMeterMonth(decommissioned('2026-11'), TARIFFS, CARRIERS));
+    expect(amounts(november)).toEqual({
+      'EM-0000001/2026-11/connectivity.subscription/carrier-a': 20,
+    });
+    expect(november[0]!.quantity).toBe(10 * 86_400);
+    expect(rated(rateMeterMonth(decommissioned('2026-12'), TARIFFS, CARRIERS))).toEqual([]);
+  });
+});
