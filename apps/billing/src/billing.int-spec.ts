@@ -446,6 +446,36 @@ describe('billing over Kafka and PostgreSQL', () => {
     );
   });
 
+  it('re-rates the month a swap was dispatched in when it completes in the next one', async () => {
+    useMonth(periods[1]!);
+    const [meter] = fixtureMeters(tag, 'W', 1) as [FixtureMeter];
+    await produce(producer, monthOf([meter], `CUST-W-${tag}`, 13));
+    await settled(kafka, pool, [meter.meterId]);
+    const subscriptions = async () =>
+      (await get<Statement>(`/v1/statements/meters/${meter.meterId}/${period}`)).lines
+        .filter((l) => l.type === 'connectivity.subscription')
+        .map((l) => [l.carrierId, l.quantity]);
+    const monthS = (monthEnd - monthStart) / 1000;
+    expect(await subscriptions()).toEqual([[`ca-${tag}`, monthS]]);
+
+    // Dispatched an hour before the month's end, completed half an hour into the next month:
+    // carrier b's profile counts from the dispatch.
+    const swap = swapRecords(randomUUID(), meter, tag, [
+      { state: 'requested', atMs: monthEnd - 2 * HOUR },
+      { state: 'dispatched', atMs: monthEnd - HOUR },
+      { state: 'completed', atMs: monthEnd + 30 * 60_000 },
+    ]);
+    await produce(
+      producer,
+      swap.map((s) => ({ topic: TOPICS.profileSwaps, key: s.meterId, value: s })),
+    );
+    await settled(kafka, pool, [meter.meterId]);
+    expect(await subscriptions()).toEqual([
+      [`ca-${tag}`, monthS - 3_600],
+      [`cb-${tag}`, 3_600],
+    ]);
+  });
+
   it('charges the subscription of the months its meter sent nothing in, up to its decommissioning', async () => {
     useMonth(periods[2]!);
     const [meter] = fixtureMeters(tag, 'S', 1) as [FixtureMeter];

@@ -68,14 +68,24 @@ export class RecordTimelineConsumer {
               s.swapId,
             ],
           );
-          changed.push({ meterId: s.meterId, at: s.at });
-        } else if (s.state === 'rolled-back') {
-          // The new profile was enabled from dispatch until the rollback.
+        }
+        if (s.state === 'completed' || s.state === 'rolled-back') {
+          // Rating enables the new profile from dispatch (profileChangesFromSwaps), not from the
+          // outcome: a swap dispatched in one month and ended in the next changes both.
           const { rows } = await client.query<{ at: Date }>(
-            `SELECT at FROM billing.swap_states WHERE swap_id = $1 AND state IN ('dispatched', 'requested') ORDER BY at LIMIT 1`,
+            `SELECT least(min(at), $2::timestamptz) AS at FROM billing.swap_states
+             WHERE swap_id = $1 AND state = 'dispatched'`,
+            [s.swapId, s.at],
+          );
+          changed.push({ meterId: s.meterId, at: rows[0]!.at.toISOString() });
+        } else if (s.state === 'dispatched') {
+          // Records come in state order per swap; should a dispatch still follow its outcome, it
+          // moves the start of the new profile back.
+          const { rowCount: ended } = await client.query(
+            `SELECT 1 FROM billing.swap_states WHERE swap_id = $1 AND state IN ('completed', 'rolled-back')`,
             [s.swapId],
           );
-          changed.push({ meterId: s.meterId, at: rows[0]?.at.toISOString() ?? s.at });
+          if (ended) changed.push({ meterId: s.meterId, at: s.at });
         }
       }
       if (changed.length > 0)
