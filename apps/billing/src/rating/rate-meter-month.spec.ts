@@ -1,9 +1,11 @@
 import { parseTariffFile, type ChargeLine } from '@meterlink/billing-domain';
 import type { CarrierTariff } from '@meterlink/contracts';
 import { rateMeterMonth, type RatingOutcome } from './rate-meter-month';
-import type { MeterMonthInputs } from './rating-inputs.repository';
+import type { MeterMonthInputs, SwapState } from './rating-inputs.repository';
 
 const A = { iccid: '8944150000000000017', carrierId: 'carrier-a' };
+/** carrier-b's profile the eIM downloads: not on the eUICC from the factory. */
+const X = { iccid: '8944200000000000099', carrierId: 'carrier-b' };
 const ms = (iso: string): number => Date.parse(iso);
 
 const TARIFFS = parseTariffFile({
@@ -74,6 +76,45 @@ describe('rateMeterMonth', () => {
     expect(amounts(rated(rateMeterMonth(inputs('2026-11'), TARIFFS, CARRIERS)))).toEqual({
       'EM-0000001/2026-11/connectivity.subscription/carrier-a': 60,
     });
+  });
+
+  it('charges the download of a profile once, not again for a swap back to it', () => {
+    const swap = (
+      swapId: string,
+      from: typeof A,
+      to: typeof A,
+      at: string,
+      needsDownload: boolean,
+    ): SwapState[] =>
+      (['dispatched', 'completed'] as const).map((state, i) => ({
+        swapId,
+        fromIccid: from.iccid,
+        toIccid: to.iccid,
+        fromCarrierId: from.carrierId,
+        toCarrierId: to.carrierId,
+        trigger: 'operator',
+        state,
+        at: new Date(ms(at) + i * 60_000).toISOString(),
+        needsDownload,
+      }));
+    // To X (downloaded), back to A, to X again (already on the eUICC: enabled, not downloaded).
+    const lines = rated(
+      rateMeterMonth(
+        inputs('2026-11', {
+          swaps: [
+            ...swap('s1', A, X, '2026-11-03T10:00:00Z', true),
+            ...swap('s2', X, A, '2026-11-10T10:00:00Z', false),
+            ...swap('s3', A, X, '2026-11-20T10:00:00Z', false),
+          ],
+        }),
+        TARIFFS,
+        CARRIERS,
+      ),
+    );
+    const download = lines.filter((l) => l.type === 'connectivity.download');
+    expect(download.map((l) => [l.carrierId, l.quantity, l.amountMinor])).toEqual([
+      ['carrier-b', 1, 100],
+    ]);
   });
 
   it('ends the subscription at the decommissioning, and charges none after its month', () => {

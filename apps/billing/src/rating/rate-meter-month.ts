@@ -1,10 +1,10 @@
 import {
   buildEnableTimeline,
+  downloadsFromSwaps,
   profileChangesFromSwaps,
   rateConnectivity,
   rateConsumption,
   type ChargeLine,
-  type CompletedOperation,
   type ProfileChange,
   type RatingIssue,
   utcMonth,
@@ -38,16 +38,6 @@ export function rateMeterMonth(
     ...(input.firstSeen ? [{ ...input.firstSeen, source: 'first-seen' as const }] : []),
     ...fromSwaps.changes,
   ];
-  // A swap to a profile the factory did not put on the eUICC needed a download first.
-  const factory = new Set(meter.factoryIccids);
-  const downloads: CompletedOperation[] = input.swaps
-    .filter((s) => s.state === 'completed' && !factory.has(s.toIccid))
-    .map((s) => ({
-      kind: 'download',
-      at: Date.parse(s.at),
-      carrierId: s.toCarrierId,
-      operationId: `${s.swapId}:download`,
-    }));
   const connectivity = rateConnectivity({
     meterId: input.meterId,
     customerId: meter.customerId,
@@ -60,7 +50,8 @@ export function rateMeterMonth(
       carrierId: u.carrierId,
       bytes: u.bytes,
     })),
-    operations: [...fromSwaps.operations, ...downloads],
+    // One download per profile installed on the eUICC, not per swap to it.
+    operations: [...fromSwaps.operations, ...downloadsFromSwaps(input.swaps, meter.factoryIccids)],
     tariffs: carrierTariffs,
   });
   const missingCarrier = connectivity.issues.find((i) => i.code === 'unknown_carrier_tariff');

@@ -19,7 +19,15 @@ export interface MeterInfo {
 
 export type SwapState = Pick<
   ProfileSwapRecord,
-  'swapId' | 'fromIccid' | 'toIccid' | 'fromCarrierId' | 'toCarrierId' | 'trigger' | 'state' | 'at'
+  | 'swapId'
+  | 'fromIccid'
+  | 'toIccid'
+  | 'fromCarrierId'
+  | 'toCarrierId'
+  | 'trigger'
+  | 'state'
+  | 'at'
+  | 'needsDownload'
 >;
 
 /** Everything rating one meter's month needs, read in one transaction. */
@@ -152,8 +160,9 @@ export async function loadRatingInputs(
         to_iccid: string;
         from_carrier_id: string;
         to_carrier_id: string;
+        needs_download: boolean | null;
       }>(
-        `SELECT meter_id, swap_id::text, state, at, trigger, from_iccid, to_iccid, from_carrier_id, to_carrier_id
+        `SELECT meter_id, swap_id::text, state, at, trigger, from_iccid, to_iccid, from_carrier_id, to_carrier_id, needs_download
        FROM billing.swap_states WHERE meter_id = ANY($1::text[]) ORDER BY meter_id, at, swap_id, state`,
         [meterIds],
       ),
@@ -192,6 +201,7 @@ export async function loadRatingInputs(
       toIccid: s.to_iccid,
       fromCarrierId: s.from_carrier_id,
       toCarrierId: s.to_carrier_id,
+      ...(s.needs_download === null ? {} : { needsDownload: s.needs_download }),
     });
   }
   for (const input of inputs) {

@@ -40,8 +40,8 @@ export class RecordTimelineConsumer {
       const changed: { meterId: string; at: string }[] = [];
       for (const { value: s } of records) {
         const { rowCount } = await client.query(
-          `INSERT INTO billing.swap_states (swap_id, state, meter_id, at, trigger, from_iccid, to_iccid, from_carrier_id, to_carrier_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
+          `INSERT INTO billing.swap_states (swap_id, state, meter_id, at, trigger, from_iccid, to_iccid, from_carrier_id, to_carrier_id, needs_download)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`,
           [
             s.swapId,
             s.state,
@@ -52,6 +52,7 @@ export class RecordTimelineConsumer {
             s.toIccid,
             s.fromCarrierId,
             s.toCarrierId,
+            s.needsDownload ?? null,
           ],
         );
         if (!rowCount) continue;

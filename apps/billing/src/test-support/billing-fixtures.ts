@@ -192,6 +192,8 @@ export function swapRecords(
     toCarrierId: `cb-${tag}`,
     trigger,
     state,
+    // The eIM's flag: B is on the eUICC from the factory.
+    needsDownload: false,
   }));
 }
 
