@@ -62,6 +62,7 @@ class BillingLifecycle implements OnApplicationBootstrap, OnApplicationShutdown 
     await ensureTopics(this.kafka, BILLING_TOPICS);
     await this.producer.connect();
     this.outbox.start();
+    await this.rating.unblockAll();
     this.rating.start();
     this.sweeps.start();
   }

@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Admin, Kafka } from 'kafkajs';
@@ -55,8 +57,11 @@ type Input = { topic: TopicDefinition; key: string; value: object };
 describe('billing over Kafka and PostgreSQL', () => {
   const infra = infraEnv();
   const token = randomBytes(16).toString('hex');
+  // A copy of config/tariffs.json that a test fixes (adds a tariff to) before a restart.
+  const tariffsFile = join(tmpdir(), `int-billing-tariffs-${randomBytes(4).toString('hex')}.json`);
   const env = {
     ...infra,
+    BILLING_TARIFFS_FILE: tariffsFile,
     LOG_LEVEL: 'info',
     BILLING_API_TOKENS: `${token}:admin`,
     BILLING_RATING_QUIET_MS: '300',
@@ -87,6 +92,7 @@ describe('billing over Kafka and PostgreSQL', () => {
   };
 
   beforeAll(async () => {
+    writeFileSync(tariffsFile, readFileSync(join(REPO_ROOT, 'config', 'tariffs.json')));
     await ensureTopics(kafka);
     await producer.connect();
     await billing.start();
@@ -118,6 +124,7 @@ describe('billing over Kafka and PostgreSQL', () => {
     await producer.disconnect();
     await billing.stop();
     await pool.end();
+    rmSync(tariffsFile, { force: true });
   });
 
   /**
@@ -529,6 +536,50 @@ describe('billing over Kafka and PostgreSQL', () => {
         correctionOf: null,
       }),
     ]);
+  });
+
+  it('rates connectivity while the consumption tariff is unknown, and consumption once restarted with the fixed tariff file', async () => {
+    useMonth(periods[1]!);
+    const [meter] = fixtureMeters(tag, 'T', 1) as [FixtureMeter];
+    const tariffId = `added-later-${tag}`;
+    const input = monthOf([meter], `CUST-T-${tag}`, 17).map((r) =>
+      r.topic === TOPICS.fleetMeters ? { ...r, value: { ...r.value, tariffId } } : r,
+    );
+    await produce(producer, input);
+    const lines = async () =>
+      (await get<Statement>(`/v1/statements/meters/${meter.meterId}/${period}`)).lines;
+    await eventually(
+      async () => {
+        const { rows } = await pool.query<{ blocked: string | null }>(
+          'SELECT blocked FROM billing.dirty_periods WHERE meter_id = $1 AND period = $2',
+          [meter.meterId, period],
+        );
+        return (
+          rows[0]?.blocked === `unknown_tariff:${tariffId}` &&
+          (await lines()).some((l) => l.type === 'connectivity.subscription')
+        );
+      },
+      { timeoutMs: 60_000, what: 'connectivity rated, consumption blocked on the tariff' },
+    );
+    const before = await lines();
+    expect(before.map((l) => l.type)).toEqual(['connectivity.data', 'connectivity.subscription']);
+
+    // The tariff file gets the tariff, billing restarts: the blocked months are rated again.
+    const file = JSON.parse(readFileSync(tariffsFile, 'utf8')) as {
+      tariffs: { tariffId: string }[];
+    };
+    file.tariffs.push({
+      ...file.tariffs.find((t) => t.tariffId === 'residential-tou')!,
+      tariffId,
+    });
+    writeFileSync(tariffsFile, JSON.stringify(file));
+    await billing.stop();
+    billing = new ServiceProcess('billing', 5301, env, 'int-billing');
+    await billing.start();
+    await settled(kafka, pool, [meter.meterId]);
+    const after = await lines();
+    expect(after.some((l) => l.type === 'consumption')).toBe(true);
+    expect(after.filter((l) => l.type !== 'consumption')).toEqual(before);
   });
 });
 

@@ -78,6 +78,29 @@ describe('rateMeterMonth', () => {
     });
   });
 
+  it('rates connectivity when the consumption tariff is unknown, and says consumption waits', () => {
+    const outcome = rateMeterMonth(
+      inputs('2026-11', {
+        meter: { ...inputs('2026-11').meter!, tariffId: 'not-in-the-file' },
+        readings: {
+          energy_import_wh: [
+            { at: ms('2026-11-01T00:00:00Z'), value: 1_000 },
+            { at: ms('2026-12-01T00:00:00Z'), value: 5_000 },
+          ],
+        },
+      }),
+      TARIFFS,
+      CARRIERS,
+    );
+    expect(outcome).toMatchObject({
+      ok: true,
+      consumptionBlocked: 'unknown_tariff:not-in-the-file',
+    });
+    expect(amounts(rated(outcome))).toEqual({
+      'EM-0000001/2026-11/connectivity.subscription/carrier-a': 60,
+    });
+  });
+
   it('charges the download of a profile once, not again for a swap back to it', () => {
     const swap = (
       swapId: string,

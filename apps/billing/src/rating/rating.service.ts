@@ -221,6 +221,19 @@ export class RatingService {
     for (let i = 0; i < this.config.BILLING_RATING_WORKERS; i++) this.workers.push(this.loop());
   }
 
+  /**
+   * Months blocked by an earlier run are examined again: the tariff file (read at boot) may have
+   * been fixed since, and no fleet record will arrive to unblock them. Those still blocked are
+   * blocked again by their next rating. Returns how many there were.
+   */
+  async unblockAll(): Promise<number> {
+    const { rowCount } = await this.pool.query(
+      'UPDATE billing.dirty_periods SET blocked = NULL WHERE blocked IS NOT NULL',
+    );
+    if (rowCount) this.log.info({ months: rowCount }, 'blocked months to rate again');
+    return rowCount ?? 0;
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     for (const wake of this.wakers) wake();
@@ -347,7 +360,10 @@ export class RatingService {
     const writes: ChargeWrite[] = [];
     const audits: AuditWrite[] = [];
     const blocked: { meter_id: string; period: string; reason: string }[] = [];
+    /** Rated (connectivity at least): later input re-rates them. */
     const done: PeriodKey[] = [];
+    /** Rated in full: their dirty marks go. */
+    const cleared: PeriodKey[] = [];
 
     for (const input of inputs) {
       const key = `${input.meterId}|${input.period}`;
@@ -357,9 +373,16 @@ export class RatingService {
         ratedPeriods.inc({ outcome: 'blocked' });
         continue;
       }
-      ratedPeriods.inc({ outcome: 'rated' });
+      ratedPeriods.inc({ outcome: outcome.consumptionBlocked ? 'consumption_blocked' : 'rated' });
       for (const issue of outcome.issues) ratingIssues.inc({ code: issue.code });
       done.push(input);
+      if (outcome.consumptionBlocked)
+        blocked.push({
+          meter_id: input.meterId,
+          period: input.period,
+          reason: outcome.consumptionBlocked,
+        });
+      else cleared.push(input);
       const d = dirtyByKey.get(key)!;
       const why = ratedBefore.has(key) ? describeChanges(d) : 'first rating of the month';
       const detail: Record<string, unknown> = {
@@ -371,7 +394,10 @@ export class RatingService {
         boundaryChanges: d.boundary_changes,
         ...(outcome.issues.length > 0 ? { issues: outcome.issues } : {}),
       };
-      const rows = existing.get(key) ?? [];
+      // Consumption not rated this time: its stored lines stand as they are.
+      const rows = (existing.get(key) ?? []).filter(
+        (r) => !outcome.consumptionBlocked || r.type !== 'consumption',
+      );
       const originals = rows.filter((r) => r.period === r.service_period);
       const revisions = new Map(originals.map((r) => [r.charge_id, r.revision]));
       const deltas = diffChargeLines(originals.map(lineOf), outcome.lines, why);
@@ -471,20 +497,19 @@ export class RatingService {
 
     if (writes.length > 0) await this.store(client, writes, audits);
     for (const a of audits) lineChanges.inc({ action: a.action });
-    if (done.length > 0) {
-      const doneKeys = [done.map((k) => k.meterId), done.map((k) => k.period)];
+    if (done.length > 0)
       await client.query(
         `INSERT INTO billing.rated_periods AS r (meter_id, period, ratings, rated_at)
          SELECT meter_id, period, 1, now() FROM unnest($1::text[], $2::text[]) AS p(meter_id, period)
          ON CONFLICT (meter_id, period) DO UPDATE SET ratings = r.ratings + 1, rated_at = now()`,
-        doneKeys,
+        [done.map((k) => k.meterId), done.map((k) => k.period)],
       );
+    if (cleared.length > 0)
       await client.query(
         `DELETE FROM billing.dirty_periods d USING unnest($1::text[], $2::text[]) AS p(meter_id, period)
          WHERE d.meter_id = p.meter_id AND d.period = p.period`,
-        doneKeys,
+        [cleared.map((k) => k.meterId), cleared.map((k) => k.period)],
       );
-    }
     if (blocked.length > 0)
       await client.query(
         `UPDATE billing.dirty_periods d SET blocked = p.reason
