@@ -6,9 +6,22 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Admin, Kafka } from 'kafkajs';
 import { createKafka, ensureTopics } from '@meterlink/kafka';
-import { TOPICS, type BillingChargeRecord, type TopicDefinition } from '@meterlink/contracts';
+import {
+  TOPICS,
+  billingChargeRecordSchema,
+  type BillingChargeRecord,
+  type TopicDefinition,
+} from '@meterlink/contracts';
 import { createPool, type Pool } from '@meterlink/postgres';
-import { REPO_ROOT, ServiceProcess, TopicRecorder, eventually, infraEnv } from '@meterlink/testing';
+import {
+  REPO_ROOT,
+  ServiceProcess,
+  TopicRecorder,
+  endOffsets,
+  eventually,
+  infraEnv,
+  type TopicOffsets,
+} from '@meterlink/testing';
 import {
   carrierRecords,
   connectivityRecord,
@@ -72,6 +85,29 @@ describe('billing over Kafka and PostgreSQL', () => {
   const producer = kafka.producer();
   const pool = createPool(infra.DATABASE_URL, 'int-billing', 2);
   const recorder = new TopicRecorder(kafka, [TOPICS.billingCharges.name]);
+  let recorderStart: TopicOffsets = new Map();
+  /** The recorder has read billing.charges.v1 up to its current end. */
+  const recorderCaughtUp = async (): Promise<void> => {
+    const name = TOPICS.billingCharges.name;
+    const ends = (await endOffsets(kafka, [name])).get(name) ?? [];
+    const starts = recorderStart.get(name) ?? [];
+    await eventually(
+      () =>
+        ends.every((e) => {
+          const from = starts.find((s) => s.partition === e.partition)?.offset ?? '0';
+          return (
+            BigInt(e.offset) <= BigInt(from) ||
+            recorder.messages.some(
+              (m) =>
+                m.topic === name &&
+                m.partition === e.partition &&
+                BigInt(m.offset) >= BigInt(e.offset) - 1n,
+            )
+          );
+        }),
+      { timeoutMs: 30_000, what: 'the test recorder to read billing.charges.v1 to its end' },
+    );
+  };
   const tag = runTag();
   const periods: string[] = [];
   let period = '';
@@ -96,7 +132,8 @@ describe('billing over Kafka and PostgreSQL', () => {
     await ensureTopics(kafka);
     await producer.connect();
     await billing.start();
-    await recorder.start();
+    recorderStart = await endOffsets(kafka, [TOPICS.billingCharges.name]);
+    await recorder.start(recorderStart);
     // Winter months (no DST on their boundaries in Europe/London) no earlier run closed, each
     // with its neighbours and the months it may close: one for the replay and month-close tests,
     // another for the kill test, a run of three for the silent-month test.
@@ -174,7 +211,7 @@ describe('billing over Kafka and PostgreSQL', () => {
     ),
   });
 
-  it('gives identical statements when the whole input is replayed', async () => {
+  it('gives identical statements and publishes nothing new when the whole input is replayed', async () => {
     const meters = fixtureMeters(tag, 'R', 4);
     const customerId = `CUST-R-${tag}`;
     const input = monthOf(meters, customerId);
@@ -233,23 +270,70 @@ describe('billing over Kafka and PostgreSQL', () => {
       expect(
         first.customer.lines.some((l) => l.meterId === m.meterId && l.type === 'consumption'),
       ).toBe(true);
-    const published = recorder
-      .on<BillingChargeRecord>(TOPICS.billingCharges.name)
-      .filter((r) => meters.some((m) => m.meterId === r.meterId));
-    expect(published.length).toBeGreaterThan(0);
-
-    await produce(producer, input);
-    await settled(
-      kafka,
-      pool,
-      meters.map((m) => m.meterId),
-    );
-    expect(await statementsOf(meters, customerId)).toEqual(first);
-    expect(
+    const meterIds = meters.map((m) => m.meterId);
+    const ours = () =>
       recorder
         .on<BillingChargeRecord>(TOPICS.billingCharges.name)
-        .filter((r) => meters.some((m) => m.meterId === r.meterId)),
-    ).toHaveLength(published.length);
+        .filter((r) => meters.some((m) => m.meterId === r.meterId));
+    await recorderCaughtUp();
+    const published = ours();
+    expect(published.length).toBeGreaterThan(0);
+    // What billing publishes is what the topic's contract says.
+    for (const r of published) expect(billingChargeRecordSchema.parse(r)).toEqual(r);
+    const ledger = async () => ({
+      charges: (
+        await pool.query(
+          `SELECT charge_id, revision, amount_minor, quantity_exact, flags FROM billing.charges
+           WHERE meter_id = ANY($1::text[]) ORDER BY charge_id`,
+          [meterIds],
+        )
+      ).rows,
+      audit: (
+        await pool.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM billing.charge_audit WHERE meter_id = ANY($1::text[])',
+          [meterIds],
+        )
+      ).rows[0]!.n,
+    });
+    const ledgerBefore = await ledger();
+
+    // The same input produced again (new offsets, same records: a producer's retry).
+    await produce(producer, input);
+    await settled(kafka, pool, meterIds);
+    expect(await statementsOf(meters, customerId)).toEqual(first);
+    await recorderCaughtUp();
+    expect(ours()).toHaveLength(published.length);
+
+    // A true replay: billing stopped, its group moved back to the start of every input topic with
+    // the ledger intact, billing started again. It reads everything again and changes nothing.
+    await billing.stop();
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      for (const topic of INPUT_TOPICS) {
+        // A stopped member may take a moment to leave the group: a group with members cannot move.
+        await eventually(
+          () =>
+            admin.resetOffsets({ groupId: 'billing', topic: topic.name, earliest: true }).then(
+              () => true,
+              () => false,
+            ),
+          { timeoutMs: 30_000, what: `group billing reset to the start of ${topic.name}` },
+        );
+        // Moved back (kafkajs stores "earliest" as -2): the settling below reads it all again.
+        const [committed] = await admin.fetchOffsets({ groupId: 'billing', topics: [topic.name] });
+        for (const p of committed!.partitions) expect(['-2', '0']).toContain(p.offset);
+      }
+    } finally {
+      await admin.disconnect();
+    }
+    billing = new ServiceProcess('billing', 5301, env, 'int-billing');
+    await billing.start();
+    await settled(kafka, pool, meterIds);
+    expect(await statementsOf(meters, customerId)).toEqual(first);
+    expect(await ledger()).toEqual(ledgerBefore);
+    await recorderCaughtUp();
+    expect(ours()).toEqual(published);
 
     const csv = await fetch(
       `${billing.baseUrl}/v1/statements/customers/${customerId}/${period}?format=csv`,
