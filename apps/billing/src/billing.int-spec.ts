@@ -645,6 +645,31 @@ describe('billing over Kafka and PostgreSQL', () => {
       },
       { timeoutMs: 60_000, what: 'connectivity rated, consumption blocked on the tariff' },
     );
+    const data = async () => (await lines()).find((l) => l.type === 'connectivity.data')!;
+    const dataBefore = await data();
+
+    // More usage in the month: its connectivity is re-rated, consumption still waits.
+    await produce(producer, [
+      {
+        topic: TOPICS.meterConnectivity,
+        key: meter.meterId,
+        value: connectivityRecord(meter.meterId, monthStart + HOUR, meter.iccidA, `ca-${tag}`, 1e6),
+      },
+    ]);
+    await eventually(
+      async () => {
+        const { rows } = await pool.query<{ blocked: string | null }>(
+          'SELECT blocked FROM billing.dirty_periods WHERE meter_id = $1 AND period = $2',
+          [meter.meterId, period],
+        );
+        return (
+          rows[0]?.blocked === `unknown_tariff:${tariffId}` &&
+          (await data()).revision === dataBefore.revision + 1
+        );
+      },
+      { timeoutMs: 60_000, what: 'the new usage rated while consumption waits' },
+    );
+    expect((await data()).quantity).toBeCloseTo(dataBefore.quantity + 1, 6);
     const before = await lines();
     expect(before.map((l) => l.type)).toEqual(['connectivity.data', 'connectivity.subscription']);
 

@@ -7,7 +7,8 @@ import { LedgerBatch } from '../ledger-batch';
 /**
  * Marks dirty the UTC month (connectivity is rated in UTC months) of each (meter, instant) given, and every month of that meter rated
  * after it: a change of the enabled profile holds until the next change, so it can move the
- * subscription of later months too.
+ * subscription of later months too. Usage and profile changes are connectivity input, which
+ * does not wait for an unknown consumption tariff.
  */
 const MARK_FROM_SQL = (column: 'usage_records' | 'swap_changes'): string => `
 WITH src AS (
@@ -22,7 +23,9 @@ WITH src AS (
 )
 INSERT INTO billing.dirty_periods AS d (meter_id, period, ${column})
 SELECT meter_id, period, sum(n)::int FROM marks GROUP BY 1, 2 ORDER BY 1, 2
-ON CONFLICT (meter_id, period) DO UPDATE SET ${column} = d.${column} + EXCLUDED.${column}, last_at = now()`;
+ON CONFLICT (meter_id, period) DO UPDATE SET ${column} = d.${column} + EXCLUDED.${column}, last_at = now(),
+  -- A month waiting only for its consumption tariff still has its connectivity re-rated.
+  blocked = CASE WHEN d.blocked LIKE 'unknown_tariff:%' THEN NULL ELSE d.blocked END`;
 
 /**
  * The profile timeline per meter: a row when a meter is first seen on a profile, and one per
