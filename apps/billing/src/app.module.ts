@@ -28,6 +28,7 @@ import { AuditRepository } from './statements/audit.repository';
 import { CloseMonthController } from './close-month/close-month.controller';
 import { CloseMonthService } from './close-month/close-month.service';
 import { OpenApiController } from './api/openapi.controller';
+import { SweepMonthsService } from './sweep-months/sweep-months.service';
 
 export const BILLING_MIGRATIONS = join(__dirname, '..', 'migrations');
 
@@ -50,6 +51,7 @@ class BillingLifecycle implements OnApplicationBootstrap, OnApplicationShutdown 
     @Inject('KAFKA') private readonly kafka: Kafka,
     private readonly rating: RatingService,
     private readonly outbox: OutboxPublisher,
+    private readonly sweeps: SweepMonthsService,
     health: HealthRegistry,
   ) {
     health.register('postgres', () => pingPostgres(pool));
@@ -60,10 +62,13 @@ class BillingLifecycle implements OnApplicationBootstrap, OnApplicationShutdown 
     await ensureTopics(this.kafka, BILLING_TOPICS);
     await this.producer.connect();
     this.outbox.start();
+    await this.rating.unblockAll();
     this.rating.start();
+    this.sweeps.start();
   }
-  /** After Nest stopped the Kafka transport: rating, then the outbox, then the connections. */
+  /** After Nest stopped the Kafka transport: sweeps and rating, then the outbox, then the connections. */
   async onApplicationShutdown(): Promise<void> {
+    await this.sweeps.stop();
     await this.rating.stop();
     await this.outbox.stop();
     await this.producer.stop();
@@ -103,6 +108,7 @@ export class BillingModule {
         StatementsRepository,
         AuditRepository,
         CloseMonthService,
+        SweepMonthsService,
         BillingLifecycle,
       ],
     };

@@ -1,12 +1,27 @@
 import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Admin, Kafka } from 'kafkajs';
 import { createKafka, ensureTopics } from '@meterlink/kafka';
-import { TOPICS, type BillingChargeRecord, type TopicDefinition } from '@meterlink/contracts';
+import {
+  TOPICS,
+  billingChargeRecordSchema,
+  type BillingChargeRecord,
+  type TopicDefinition,
+} from '@meterlink/contracts';
 import { createPool, type Pool } from '@meterlink/postgres';
-import { REPO_ROOT, ServiceProcess, TopicRecorder, eventually, infraEnv } from '@meterlink/testing';
+import {
+  REPO_ROOT,
+  ServiceProcess,
+  TopicRecorder,
+  endOffsets,
+  eventually,
+  infraEnv,
+  type TopicOffsets,
+} from '@meterlink/testing';
 import {
   carrierRecords,
   connectivityRecord,
@@ -55,8 +70,11 @@ type Input = { topic: TopicDefinition; key: string; value: object };
 describe('billing over Kafka and PostgreSQL', () => {
   const infra = infraEnv();
   const token = randomBytes(16).toString('hex');
+  // A copy of config/tariffs.json that a test fixes (adds a tariff to) before a restart.
+  const tariffsFile = join(tmpdir(), `int-billing-tariffs-${randomBytes(4).toString('hex')}.json`);
   const env = {
     ...infra,
+    BILLING_TARIFFS_FILE: tariffsFile,
     LOG_LEVEL: 'info',
     BILLING_API_TOKENS: `${token}:admin`,
     BILLING_RATING_QUIET_MS: '300',
@@ -67,6 +85,29 @@ describe('billing over Kafka and PostgreSQL', () => {
   const producer = kafka.producer();
   const pool = createPool(infra.DATABASE_URL, 'int-billing', 2);
   const recorder = new TopicRecorder(kafka, [TOPICS.billingCharges.name]);
+  let recorderStart: TopicOffsets = new Map();
+  /** The recorder has read billing.charges.v1 up to its current end. */
+  const recorderCaughtUp = async (): Promise<void> => {
+    const name = TOPICS.billingCharges.name;
+    const ends = (await endOffsets(kafka, [name])).get(name) ?? [];
+    const starts = recorderStart.get(name) ?? [];
+    await eventually(
+      () =>
+        ends.every((e) => {
+          const from = starts.find((s) => s.partition === e.partition)?.offset ?? '0';
+          return (
+            BigInt(e.offset) <= BigInt(from) ||
+            recorder.messages.some(
+              (m) =>
+                m.topic === name &&
+                m.partition === e.partition &&
+                BigInt(m.offset) >= BigInt(e.offset) - 1n,
+            )
+          );
+        }),
+      { timeoutMs: 30_000, what: 'the test recorder to read billing.charges.v1 to its end' },
+    );
+  };
   const tag = runTag();
   const periods: string[] = [];
   let period = '';
@@ -87,22 +128,31 @@ describe('billing over Kafka and PostgreSQL', () => {
   };
 
   beforeAll(async () => {
+    writeFileSync(tariffsFile, readFileSync(join(REPO_ROOT, 'config', 'tariffs.json')));
     await ensureTopics(kafka);
     await producer.connect();
     await billing.start();
-    await recorder.start();
-    // Winter months (no DST on their boundaries in Europe/London) no earlier run closed: one
-    // for the replay and month-close tests, another for the kill test.
+    recorderStart = await endOffsets(kafka, [TOPICS.billingCharges.name]);
+    await recorder.start(recorderStart);
+    // Winter months (no DST on their boundaries in Europe/London) no earlier run closed, each
+    // with its neighbours and the months it may close: one for the replay and month-close tests,
+    // another for the kill test, a run of three for the silent-month test.
     const { rows } = await pool.query<{ period: string }>(
       'SELECT period FROM billing.closed_months',
     );
     const closed = new Set(rows.map((r) => r.period));
-    while (periods.length < 2) {
-      const year = 2001 + (parseInt(randomBytes(2).toString('hex'), 16) % 20);
-      const p = `${year}-${['01', '02', '12'][randomBytes(1)[0]! % 3]}`;
-      if (closed.has(p) || closed.has(nextOf(p)) || periods.includes(p)) continue;
-      if (periods.some((q) => nextOf(q) === p || nextOf(p) === q)) continue;
-      periods.push(p);
+    const taken = new Set<string>();
+    for (const span of [1, 1, 3]) {
+      for (;;) {
+        const year = 2001 + (parseInt(randomBytes(2).toString('hex'), 16) % 20);
+        const p = `${year}-${['01', '02', '12'][randomBytes(1)[0]! % 3]}`;
+        const months = [previousOf(p), p];
+        while (months.length < span + 2) months.push(nextOf(months.at(-1)!));
+        if (months.some((m) => closed.has(m) || taken.has(m))) continue;
+        for (const m of months) taken.add(m);
+        periods.push(p);
+        break;
+      }
     }
     useMonth(periods[0]!);
   });
@@ -111,10 +161,20 @@ describe('billing over Kafka and PostgreSQL', () => {
     await producer.disconnect();
     await billing.stop();
     await pool.end();
+    rmSync(tariffsFile, { force: true });
   });
 
-  /** A month of hourly readings and 6-hourly usage for each meter, first seen on carrier a. */
-  function monthOf(meters: FixtureMeter[], customerId: string, first = 0): Input[] {
+  /**
+   * A month of hourly readings and 6-hourly usage for each meter, first seen on carrier a. The
+   * meters are decommissioned at the end of the month unless told otherwise: an active meter owes
+   * its subscription for every month up to now.
+   */
+  function monthOf(
+    meters: FixtureMeter[],
+    customerId: string,
+    first = 0,
+    decommissionedAtMs = monthEnd,
+  ): Input[] {
     const out: Input[] = [];
     for (const c of carrierRecords(tag))
       out.push({ topic: TOPICS.fleetCarriers, key: c.carrierId, value: c });
@@ -122,7 +182,7 @@ describe('billing over Kafka and PostgreSQL', () => {
       out.push({
         topic: TOPICS.fleetMeters,
         key: m.meterId,
-        value: meterRecord(tag, m, customerId),
+        value: meterRecord(tag, m, customerId, decommissionedAtMs),
       });
       for (let t = monthStart; t < monthEnd; t += 6 * HOUR)
         out.push({
@@ -151,7 +211,7 @@ describe('billing over Kafka and PostgreSQL', () => {
     ),
   });
 
-  it('gives identical statements when the whole input is replayed', async () => {
+  it('gives identical statements and publishes nothing new when the whole input is replayed', async () => {
     const meters = fixtureMeters(tag, 'R', 4);
     const customerId = `CUST-R-${tag}`;
     const input = monthOf(meters, customerId);
@@ -210,23 +270,70 @@ describe('billing over Kafka and PostgreSQL', () => {
       expect(
         first.customer.lines.some((l) => l.meterId === m.meterId && l.type === 'consumption'),
       ).toBe(true);
-    const published = recorder
-      .on<BillingChargeRecord>(TOPICS.billingCharges.name)
-      .filter((r) => meters.some((m) => m.meterId === r.meterId));
-    expect(published.length).toBeGreaterThan(0);
-
-    await produce(producer, input);
-    await settled(
-      kafka,
-      pool,
-      meters.map((m) => m.meterId),
-    );
-    expect(await statementsOf(meters, customerId)).toEqual(first);
-    expect(
+    const meterIds = meters.map((m) => m.meterId);
+    const ours = () =>
       recorder
         .on<BillingChargeRecord>(TOPICS.billingCharges.name)
-        .filter((r) => meters.some((m) => m.meterId === r.meterId)),
-    ).toHaveLength(published.length);
+        .filter((r) => meters.some((m) => m.meterId === r.meterId));
+    await recorderCaughtUp();
+    const published = ours();
+    expect(published.length).toBeGreaterThan(0);
+    // What billing publishes is what the topic's contract says.
+    for (const r of published) expect(billingChargeRecordSchema.parse(r)).toEqual(r);
+    const ledger = async () => ({
+      charges: (
+        await pool.query(
+          `SELECT charge_id, revision, amount_minor, quantity_exact, flags FROM billing.charges
+           WHERE meter_id = ANY($1::text[]) ORDER BY charge_id`,
+          [meterIds],
+        )
+      ).rows,
+      audit: (
+        await pool.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM billing.charge_audit WHERE meter_id = ANY($1::text[])',
+          [meterIds],
+        )
+      ).rows[0]!.n,
+    });
+    const ledgerBefore = await ledger();
+
+    // The same input produced again (new offsets, same records: a producer's retry).
+    await produce(producer, input);
+    await settled(kafka, pool, meterIds);
+    expect(await statementsOf(meters, customerId)).toEqual(first);
+    await recorderCaughtUp();
+    expect(ours()).toHaveLength(published.length);
+
+    // A true replay: billing stopped, its group moved back to the start of every input topic with
+    // the ledger intact, billing started again. It reads everything again and changes nothing.
+    await billing.stop();
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      for (const topic of INPUT_TOPICS) {
+        // A stopped member may take a moment to leave the group: a group with members cannot move.
+        await eventually(
+          () =>
+            admin.resetOffsets({ groupId: 'billing', topic: topic.name, earliest: true }).then(
+              () => true,
+              () => false,
+            ),
+          { timeoutMs: 30_000, what: `group billing reset to the start of ${topic.name}` },
+        );
+        // Moved back (kafkajs stores "earliest" as -2): the settling below reads it all again.
+        const [committed] = await admin.fetchOffsets({ groupId: 'billing', topics: [topic.name] });
+        for (const p of committed!.partitions) expect(['-2', '0']).toContain(p.offset);
+      }
+    } finally {
+      await admin.disconnect();
+    }
+    billing = new ServiceProcess('billing', 5301, env, 'int-billing');
+    await billing.start();
+    await settled(kafka, pool, meterIds);
+    expect(await statementsOf(meters, customerId)).toEqual(first);
+    expect(await ledger()).toEqual(ledgerBefore);
+    await recorderCaughtUp();
+    expect(ours()).toEqual(published);
 
     const csv = await fetch(
       `${billing.baseUrl}/v1/statements/customers/${customerId}/${period}?format=csv`,
@@ -429,7 +536,167 @@ describe('billing over Kafka and PostgreSQL', () => {
       statement,
     );
   });
+
+  it('re-rates the month a swap was dispatched in when it completes in the next one', async () => {
+    useMonth(periods[1]!);
+    const [meter] = fixtureMeters(tag, 'W', 1) as [FixtureMeter];
+    await produce(producer, monthOf([meter], `CUST-W-${tag}`, 13));
+    await settled(kafka, pool, [meter.meterId]);
+    const subscriptions = async () =>
+      (await get<Statement>(`/v1/statements/meters/${meter.meterId}/${period}`)).lines
+        .filter((l) => l.type === 'connectivity.subscription')
+        .map((l) => [l.carrierId, l.quantity]);
+    const monthS = (monthEnd - monthStart) / 1000;
+    expect(await subscriptions()).toEqual([[`ca-${tag}`, monthS]]);
+
+    // Dispatched an hour before the month's end, completed half an hour into the next month:
+    // carrier b's profile counts from the dispatch.
+    const swap = swapRecords(randomUUID(), meter, tag, [
+      { state: 'requested', atMs: monthEnd - 2 * HOUR },
+      { state: 'dispatched', atMs: monthEnd - HOUR },
+      { state: 'completed', atMs: monthEnd + 30 * 60_000 },
+    ]);
+    await produce(
+      producer,
+      swap.map((s) => ({ topic: TOPICS.profileSwaps, key: s.meterId, value: s })),
+    );
+    await settled(kafka, pool, [meter.meterId]);
+    expect(await subscriptions()).toEqual([
+      [`ca-${tag}`, monthS - 3_600],
+      [`cb-${tag}`, 3_600],
+    ]);
+  });
+
+  it('charges the subscription of the months its meter sent nothing in, up to its decommissioning', async () => {
+    useMonth(periods[2]!);
+    const [meter] = fixtureMeters(tag, 'S', 1) as [FixtureMeter];
+    const customerId = `CUST-S-${tag}`;
+    const silent = nextOf(period);
+    const last = nextOf(silent);
+    const startOf = (p: string): number =>
+      Date.UTC(Number(p.slice(0, 4)), Number(p.slice(5, 7)) - 1, 1);
+    const daysOf = (p: string): number => (startOf(nextOf(p)) - startOf(p)) / DAY;
+    // Input in the first month only, none within 14 hours of its end (a reading there would mark
+    // the next month for its tariff-local month); decommissioned on the 11th of the third month.
+    const input = monthOf([meter], customerId, 11, startOf(last) + 10 * DAY).filter(
+      (r) =>
+        r.topic !== TOPICS.meterReadings ||
+        Date.parse((r.value as { at: string }).at) < monthEnd - 15 * HOUR,
+    );
+    await produce(producer, input);
+    await settled(kafka, pool, [meter.meterId]);
+
+    const close = async (p: string): Promise<unknown> => {
+      const res = await fetch(`${billing.baseUrl}/v1/months/${p}/close`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(res.status).toBe(200);
+      return res.json();
+    };
+    const subscription = async (p: string) =>
+      (await get<Statement>(`/v1/statements/carriers/ca-${tag}/${p}`)).lines.filter(
+        (l) => l.meterId === meter.meterId,
+      );
+    // Closing a month rates what it owes before freezing it: lines of the month, not corrections.
+    expect(await close(silent)).toMatchObject({ alreadyClosed: false, pendingRatings: 0 });
+    expect(await subscription(silent)).toEqual([
+      expect.objectContaining({
+        type: 'connectivity.subscription',
+        servicePeriod: silent,
+        quantity: daysOf(silent) * 86_400,
+        amountMinor: 60,
+        correctionOf: null,
+        revision: 1,
+      }),
+    ]);
+    expect(await close(last)).toMatchObject({ alreadyClosed: false, pendingRatings: 0 });
+    expect(await subscription(last)).toEqual([
+      expect.objectContaining({
+        type: 'connectivity.subscription',
+        servicePeriod: last,
+        quantity: 10 * 86_400,
+        amountMinor: Math.round((60 * 10) / daysOf(last)),
+        correctionOf: null,
+      }),
+    ]);
+  });
+
+  it('rates connectivity while the consumption tariff is unknown, and consumption once restarted with the fixed tariff file', async () => {
+    useMonth(periods[1]!);
+    const [meter] = fixtureMeters(tag, 'T', 1) as [FixtureMeter];
+    const tariffId = `added-later-${tag}`;
+    const input = monthOf([meter], `CUST-T-${tag}`, 17).map((r) =>
+      r.topic === TOPICS.fleetMeters ? { ...r, value: { ...r.value, tariffId } } : r,
+    );
+    await produce(producer, input);
+    const lines = async () =>
+      (await get<Statement>(`/v1/statements/meters/${meter.meterId}/${period}`)).lines;
+    await eventually(
+      async () => {
+        const { rows } = await pool.query<{ blocked: string | null }>(
+          'SELECT blocked FROM billing.dirty_periods WHERE meter_id = $1 AND period = $2',
+          [meter.meterId, period],
+        );
+        return (
+          rows[0]?.blocked === `unknown_tariff:${tariffId}` &&
+          (await lines()).some((l) => l.type === 'connectivity.subscription')
+        );
+      },
+      { timeoutMs: 60_000, what: 'connectivity rated, consumption blocked on the tariff' },
+    );
+    const data = async () => (await lines()).find((l) => l.type === 'connectivity.data')!;
+    const dataBefore = await data();
+
+    // More usage in the month: its connectivity is re-rated, consumption still waits.
+    await produce(producer, [
+      {
+        topic: TOPICS.meterConnectivity,
+        key: meter.meterId,
+        value: connectivityRecord(meter.meterId, monthStart + HOUR, meter.iccidA, `ca-${tag}`, 1e6),
+      },
+    ]);
+    await eventually(
+      async () => {
+        const { rows } = await pool.query<{ blocked: string | null }>(
+          'SELECT blocked FROM billing.dirty_periods WHERE meter_id = $1 AND period = $2',
+          [meter.meterId, period],
+        );
+        return (
+          rows[0]?.blocked === `unknown_tariff:${tariffId}` &&
+          (await data()).revision === dataBefore.revision + 1
+        );
+      },
+      { timeoutMs: 60_000, what: 'the new usage rated while consumption waits' },
+    );
+    expect((await data()).quantity).toBeCloseTo(dataBefore.quantity + 1, 6);
+    const before = await lines();
+    expect(before.map((l) => l.type)).toEqual(['connectivity.data', 'connectivity.subscription']);
+
+    // The tariff file gets the tariff, billing restarts: the blocked months are rated again.
+    const file = JSON.parse(readFileSync(tariffsFile, 'utf8')) as {
+      tariffs: { tariffId: string }[];
+    };
+    file.tariffs.push({
+      ...file.tariffs.find((t) => t.tariffId === 'residential-tou')!,
+      tariffId,
+    });
+    writeFileSync(tariffsFile, JSON.stringify(file));
+    await billing.stop();
+    billing = new ServiceProcess('billing', 5301, env, 'int-billing');
+    await billing.start();
+    await settled(kafka, pool, [meter.meterId]);
+    const after = await lines();
+    expect(after.some((l) => l.type === 'consumption')).toBe(true);
+    expect(after.filter((l) => l.type !== 'consumption')).toEqual(before);
+  });
 });
+
+function previousOf(period: string): string {
+  const y = Number(period.slice(0, 4));
+  const m = Number(period.slice(5, 7));
+  return m === 1 ? `${y - 1}-12` : `${y}-${String(m - 1).padStart(2, '0')}`;
+}
 
 function nextOf(period: string): string {
   const y = Number(period.slice(0, 4));

@@ -4,7 +4,8 @@ import { utcMonth } from '@meterlink/billing-domain';
 import { createLogger } from '@meterlink/observability';
 import { withTransaction, type Pool } from '@meterlink/postgres';
 import type { monthCloseResultSchema, monthListSchema } from '../api/api-schemas';
-import { MONTH_CLOSE_LOCK } from '../rating/rating.service';
+import { MONTH_CLOSE_LOCK, RatingService } from '../rating/rating.service';
+import { SweepMonthsService } from '../sweep-months/sweep-months.service';
 import { PG_POOL } from '../tokens';
 
 type MonthCloseResult = z.infer<typeof monthCloseResultSchema>;
@@ -14,14 +15,20 @@ const ZONE_SLACK_MS = 14 * 3_600_000;
 /**
  * Closing a month freezes its lines: from then on a re-rating of that month (late readings, a
  * late swap) is billed as a correction line in the next open month, never by changing the
- * closed month. The exclusive lock waits for rating transactions in flight, so none of them
- * writes into the month after the close.
+ * closed month. Before it freezes, every meter whose subscription ran in the month has it marked
+ * (the month-start sweep normally did) and the month's waiting ratings are done, so the closed
+ * statements are complete rather than corrected later. The exclusive lock waits for rating
+ * transactions in flight, so none of them writes into the month after the close.
  */
 @Injectable()
 export class CloseMonthService {
   private readonly log = createLogger('CloseMonth');
 
-  constructor(@Inject(PG_POOL) private readonly pool: Pool) {}
+  constructor(
+    @Inject(PG_POOL) private readonly pool: Pool,
+    private readonly sweeps: SweepMonthsService,
+    private readonly rating: RatingService,
+  ) {}
 
   async close(period: string, actor: string, now = new Date()): Promise<MonthCloseResult> {
     // Consumption months are local to each tariff's zone: over everywhere 14 h after UTC's.
@@ -31,6 +38,8 @@ export class CloseMonthService {
         code: 'month_not_over',
         message: `${period} has not ended yet in every time zone`,
       });
+    await this.sweeps.sweep({ period });
+    await this.rating.rateMonthNow(period);
     return withTransaction(this.pool, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [MONTH_CLOSE_LOCK]);
       const inserted = await client.query<{ closed_at: Date; closed_by: string }>(

@@ -13,11 +13,21 @@ export interface MeterInfo {
   tariffId: string;
   reportIntervalS: number;
   factoryIccids: string[];
+  /** Epoch ms the meter was decommissioned: its timeline ends there. Null while active. */
+  decommissionedAt: number | null;
 }
 
 export type SwapState = Pick<
   ProfileSwapRecord,
-  'swapId' | 'fromIccid' | 'toIccid' | 'fromCarrierId' | 'toCarrierId' | 'trigger' | 'state' | 'at'
+  | 'swapId'
+  | 'fromIccid'
+  | 'toIccid'
+  | 'fromCarrierId'
+  | 'toCarrierId'
+  | 'trigger'
+  | 'state'
+  | 'at'
+  | 'needsDownload'
 >;
 
 /** Everything rating one meter's month needs, read in one transaction. */
@@ -65,8 +75,10 @@ export async function loadRatingInputs(
     tariff_id: string;
     report_interval_s: number;
     factory_iccids: string[];
+    decommissioned_at: Date | null;
   }>(
-    `SELECT meter_id, customer_id, tariff_id, report_interval_s, factory_iccids FROM billing.meters WHERE meter_id = ANY($1::text[])`,
+    `SELECT meter_id, customer_id, tariff_id, report_interval_s, factory_iccids, decommissioned_at
+     FROM billing.meters WHERE meter_id = ANY($1::text[])`,
     [meterIds],
   );
   const meters = new Map(
@@ -77,6 +89,7 @@ export async function loadRatingInputs(
         tariffId: m.tariff_id,
         reportIntervalS: m.report_interval_s,
         factoryIccids: m.factory_iccids,
+        decommissionedAt: m.decommissioned_at?.getTime() ?? null,
       },
     ]),
   );
@@ -147,8 +160,9 @@ export async function loadRatingInputs(
         to_iccid: string;
         from_carrier_id: string;
         to_carrier_id: string;
+        needs_download: boolean | null;
       }>(
-        `SELECT meter_id, swap_id::text, state, at, trigger, from_iccid, to_iccid, from_carrier_id, to_carrier_id
+        `SELECT meter_id, swap_id::text, state, at, trigger, from_iccid, to_iccid, from_carrier_id, to_carrier_id, needs_download
        FROM billing.swap_states WHERE meter_id = ANY($1::text[]) ORDER BY meter_id, at, swap_id, state`,
         [meterIds],
       ),
@@ -187,6 +201,7 @@ export async function loadRatingInputs(
       toIccid: s.to_iccid,
       fromCarrierId: s.from_carrier_id,
       toCarrierId: s.to_carrier_id,
+      ...(s.needs_download === null ? {} : { needsDownload: s.needs_download }),
     });
   }
   for (const input of inputs) {

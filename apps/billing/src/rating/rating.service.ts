@@ -221,6 +221,19 @@ export class RatingService {
     for (let i = 0; i < this.config.BILLING_RATING_WORKERS; i++) this.workers.push(this.loop());
   }
 
+  /**
+   * Months blocked by an earlier run are examined again: the tariff file (read at boot) may have
+   * been fixed since, and no fleet record will arrive to unblock them. Those still blocked are
+   * blocked again by their next rating. Returns how many there were.
+   */
+  async unblockAll(): Promise<number> {
+    const { rowCount } = await this.pool.query(
+      'UPDATE billing.dirty_periods SET blocked = NULL WHERE blocked IS NOT NULL',
+    );
+    if (rowCount) this.log.info({ months: rowCount }, 'blocked months to rate again');
+    return rowCount ?? 0;
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     for (const wake of this.wakers) wake();
@@ -248,28 +261,51 @@ export class RatingService {
     }
   }
 
-  /** One rating transaction; returns how many months it rated (0: nothing was due). */
-  async rateOnce(): Promise<number> {
+  /**
+   * Rates every unblocked dirty month of one period now, quiet or not: a month about to be closed
+   * (it ended everywhere, its input is late anyway). Months other workers hold are theirs; the
+   * close's exclusive lock waits for them. Returns how many months it rated.
+   */
+  async rateMonthNow(period: string): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const rated = await this.rateOnce(period);
+      if (rated === 0) return total;
+      total += rated;
+    }
+  }
+
+  /**
+   * One rating transaction; returns how many months it rated (0: nothing was due). With a period,
+   * that period's dirty months regardless of how quiet their input has been.
+   */
+  async rateOnce(period?: string): Promise<number> {
     const started = process.hrtime.bigint();
-    // Catching up a backlog, a month's input is far from complete: rate it once it is caught up
-    // (or once it waited the maximum delay) rather than again after every quiet moment.
-    const catchingUp = (await readingsBacklog()) > this.config.BILLING_RATING_DEFER_BACKLOG;
+    const select = `SELECT meter_id, period, readings, late_readings, usage_records, swap_changes, fleet_changes, boundary_changes
+         FROM billing.dirty_periods WHERE blocked IS NULL AND `;
+    const due =
+      period === undefined
+        ? {
+            text: `${select} ((last_at < now() - $1 * interval '1 millisecond' AND NOT $4::boolean)
+                OR first_at < now() - $2 * interval '1 millisecond')
+              ORDER BY first_at LIMIT $3 FOR UPDATE SKIP LOCKED`,
+            values: [
+              this.config.BILLING_RATING_QUIET_MS,
+              this.config.BILLING_RATING_MAX_DELAY_MS,
+              this.config.BILLING_RATING_BATCH,
+              // Catching up a backlog, a month's input is far from complete: rate it once it is
+              // caught up (or once it waited the maximum delay) rather than again after every
+              // quiet moment.
+              (await readingsBacklog()) > this.config.BILLING_RATING_DEFER_BACKLOG,
+            ],
+          }
+        : {
+            text: `${select} period = $1 ORDER BY first_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
+            values: [period, this.config.BILLING_RATING_BATCH],
+          };
     const count = await withTransaction(this.pool, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock_shared(hashtext($1))', [MONTH_CLOSE_LOCK]);
-      const { rows: dirty } = await client.query<DirtyRow>(
-        `SELECT meter_id, period, readings, late_readings, usage_records, swap_changes, fleet_changes, boundary_changes
-         FROM billing.dirty_periods
-         WHERE blocked IS NULL
-           AND ((last_at < now() - $1 * interval '1 millisecond' AND NOT $4::boolean)
-                OR first_at < now() - $2 * interval '1 millisecond')
-         ORDER BY first_at LIMIT $3 FOR UPDATE SKIP LOCKED`,
-        [
-          this.config.BILLING_RATING_QUIET_MS,
-          this.config.BILLING_RATING_MAX_DELAY_MS,
-          this.config.BILLING_RATING_BATCH,
-          catchingUp,
-        ],
-      );
+      const { rows: dirty } = await client.query<DirtyRow>(due.text, due.values);
       if (dirty.length === 0) return 0;
       await this.rate(client, dirty);
       return dirty.length;
@@ -324,7 +360,10 @@ export class RatingService {
     const writes: ChargeWrite[] = [];
     const audits: AuditWrite[] = [];
     const blocked: { meter_id: string; period: string; reason: string }[] = [];
+    /** Rated (connectivity at least): later input re-rates them. */
     const done: PeriodKey[] = [];
+    /** Rated in full: their dirty marks go. */
+    const cleared: PeriodKey[] = [];
 
     for (const input of inputs) {
       const key = `${input.meterId}|${input.period}`;
@@ -334,9 +373,16 @@ export class RatingService {
         ratedPeriods.inc({ outcome: 'blocked' });
         continue;
       }
-      ratedPeriods.inc({ outcome: 'rated' });
+      ratedPeriods.inc({ outcome: outcome.consumptionBlocked ? 'consumption_blocked' : 'rated' });
       for (const issue of outcome.issues) ratingIssues.inc({ code: issue.code });
       done.push(input);
+      if (outcome.consumptionBlocked)
+        blocked.push({
+          meter_id: input.meterId,
+          period: input.period,
+          reason: outcome.consumptionBlocked,
+        });
+      else cleared.push(input);
       const d = dirtyByKey.get(key)!;
       const why = ratedBefore.has(key) ? describeChanges(d) : 'first rating of the month';
       const detail: Record<string, unknown> = {
@@ -348,7 +394,10 @@ export class RatingService {
         boundaryChanges: d.boundary_changes,
         ...(outcome.issues.length > 0 ? { issues: outcome.issues } : {}),
       };
-      const rows = existing.get(key) ?? [];
+      // Consumption not rated this time: its stored lines stand as they are.
+      const rows = (existing.get(key) ?? []).filter(
+        (r) => !outcome.consumptionBlocked || r.type !== 'consumption',
+      );
       const originals = rows.filter((r) => r.period === r.service_period);
       const revisions = new Map(originals.map((r) => [r.charge_id, r.revision]));
       const deltas = diffChargeLines(originals.map(lineOf), outcome.lines, why);
@@ -448,20 +497,19 @@ export class RatingService {
 
     if (writes.length > 0) await this.store(client, writes, audits);
     for (const a of audits) lineChanges.inc({ action: a.action });
-    if (done.length > 0) {
-      const doneKeys = [done.map((k) => k.meterId), done.map((k) => k.period)];
+    if (done.length > 0)
       await client.query(
         `INSERT INTO billing.rated_periods AS r (meter_id, period, ratings, rated_at)
          SELECT meter_id, period, 1, now() FROM unnest($1::text[], $2::text[]) AS p(meter_id, period)
          ON CONFLICT (meter_id, period) DO UPDATE SET ratings = r.ratings + 1, rated_at = now()`,
-        doneKeys,
+        [done.map((k) => k.meterId), done.map((k) => k.period)],
       );
+    if (cleared.length > 0)
       await client.query(
         `DELETE FROM billing.dirty_periods d USING unnest($1::text[], $2::text[]) AS p(meter_id, period)
          WHERE d.meter_id = p.meter_id AND d.period = p.period`,
-        doneKeys,
+        [cleared.map((k) => k.meterId), cleared.map((k) => k.period)],
       );
-    }
     if (blocked.length > 0)
       await client.query(
         `UPDATE billing.dirty_periods d SET blocked = p.reason

@@ -7,7 +7,8 @@ import { LedgerBatch } from '../ledger-batch';
 /**
  * Marks dirty the UTC month (connectivity is rated in UTC months) of each (meter, instant) given, and every month of that meter rated
  * after it: a change of the enabled profile holds until the next change, so it can move the
- * subscription of later months too.
+ * subscription of later months too. Usage and profile changes are connectivity input, which
+ * does not wait for an unknown consumption tariff.
  */
 const MARK_FROM_SQL = (column: 'usage_records' | 'swap_changes'): string => `
 WITH src AS (
@@ -22,7 +23,9 @@ WITH src AS (
 )
 INSERT INTO billing.dirty_periods AS d (meter_id, period, ${column})
 SELECT meter_id, period, sum(n)::int FROM marks GROUP BY 1, 2 ORDER BY 1, 2
-ON CONFLICT (meter_id, period) DO UPDATE SET ${column} = d.${column} + EXCLUDED.${column}, last_at = now()`;
+ON CONFLICT (meter_id, period) DO UPDATE SET ${column} = d.${column} + EXCLUDED.${column}, last_at = now(),
+  -- A month waiting only for its consumption tariff still has its connectivity re-rated.
+  blocked = CASE WHEN d.blocked LIKE 'unknown_tariff:%' THEN NULL ELSE d.blocked END`;
 
 /**
  * The profile timeline per meter: a row when a meter is first seen on a profile, and one per
@@ -40,8 +43,8 @@ export class RecordTimelineConsumer {
       const changed: { meterId: string; at: string }[] = [];
       for (const { value: s } of records) {
         const { rowCount } = await client.query(
-          `INSERT INTO billing.swap_states (swap_id, state, meter_id, at, trigger, from_iccid, to_iccid, from_carrier_id, to_carrier_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
+          `INSERT INTO billing.swap_states (swap_id, state, meter_id, at, trigger, from_iccid, to_iccid, from_carrier_id, to_carrier_id, needs_download)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`,
           [
             s.swapId,
             s.state,
@@ -52,6 +55,7 @@ export class RecordTimelineConsumer {
             s.toIccid,
             s.fromCarrierId,
             s.toCarrierId,
+            s.needsDownload ?? null,
           ],
         );
         if (!rowCount) continue;
@@ -68,14 +72,24 @@ export class RecordTimelineConsumer {
               s.swapId,
             ],
           );
-          changed.push({ meterId: s.meterId, at: s.at });
-        } else if (s.state === 'rolled-back') {
-          // The new profile was enabled from dispatch until the rollback.
+        }
+        if (s.state === 'completed' || s.state === 'rolled-back') {
+          // Rating enables the new profile from dispatch (profileChangesFromSwaps), not from the
+          // outcome: a swap dispatched in one month and ended in the next changes both.
           const { rows } = await client.query<{ at: Date }>(
-            `SELECT at FROM billing.swap_states WHERE swap_id = $1 AND state IN ('dispatched', 'requested') ORDER BY at LIMIT 1`,
+            `SELECT least(min(at), $2::timestamptz) AS at FROM billing.swap_states
+             WHERE swap_id = $1 AND state = 'dispatched'`,
+            [s.swapId, s.at],
+          );
+          changed.push({ meterId: s.meterId, at: rows[0]!.at.toISOString() });
+        } else if (s.state === 'dispatched') {
+          // Records come in state order per swap; should a dispatch still follow its outcome, it
+          // moves the start of the new profile back.
+          const { rowCount: ended } = await client.query(
+            `SELECT 1 FROM billing.swap_states WHERE swap_id = $1 AND state IN ('completed', 'rolled-back')`,
             [s.swapId],
           );
-          changed.push({ meterId: s.meterId, at: rows[0]?.at.toISOString() ?? s.at });
+          if (ended) changed.push({ meterId: s.meterId, at: s.at });
         }
       }
       if (changed.length > 0)

@@ -77,11 +77,23 @@ export function fixtureMeters(tag: string, prefix: string, count: number): Fixtu
   }));
 }
 
-export function meterRecord(tag: string, m: FixtureMeter, customerId: string): FleetMeterRecord {
+/**
+ * The meter's fleet record; with `decommissionedAtMs`, the record the registry publishes when it
+ * decommissions the meter then (what the compacted topic keeps).
+ */
+export function meterRecord(
+  tag: string,
+  m: FixtureMeter,
+  customerId: string,
+  decommissionedAtMs?: number,
+): FleetMeterRecord {
+  const decommissioned = decommissionedAtMs !== undefined;
   return {
-    eventId: stableEventId('fixture-meter', m.meterId),
+    eventId: decommissioned
+      ? stableEventId('fixture-meter', m.meterId, decommissionedAtMs)
+      : stableEventId('fixture-meter', m.meterId),
     type: 'fleet.meter',
-    at: new Date(0).toISOString(),
+    at: new Date(decommissionedAtMs ?? 0).toISOString(),
     meterId: m.meterId,
     eid: `8904903200000000000000${String(parseInt(tag, 16) % 10_000_000_000).padStart(10, '0')}`,
     kind: 'electricity',
@@ -93,12 +105,12 @@ export function meterRecord(tag: string, m: FixtureMeter, customerId: string): F
     rollbackWindowS: 600,
     fallbackDelayS: 3600,
     devicePublicKeyJwk: jwk,
-    status: 'active',
+    status: decommissioned ? 'decommissioned' : 'active',
     profiles: [
       { iccid: m.iccidA, carrierId: `ca-${tag}`, state: 'enabled', fallback: false },
       { iccid: m.iccidB, carrierId: `cb-${tag}`, state: 'disabled', fallback: true },
     ],
-    revision: 1,
+    revision: decommissioned ? 2 : 1,
   };
 }
 
@@ -180,6 +192,8 @@ export function swapRecords(
     toCarrierId: `cb-${tag}`,
     trigger,
     state,
+    // The eIM's flag: B is on the eUICC from the factory.
+    needsDownload: false,
   }));
 }
 

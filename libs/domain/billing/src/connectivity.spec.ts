@@ -1,6 +1,7 @@
 import type { ChargeLine } from './charge-line';
 import {
   buildEnableTimeline,
+  downloadsFromSwaps,
   profileChangesFromSwaps,
   rateConnectivity,
   type CompletedOperation,
@@ -300,6 +301,60 @@ describe('connectivity rating', () => {
       'unattributed_usage',
       'unknown_carrier_tariff',
     ]);
+  });
+
+  describe('downloadsFromSwaps', () => {
+    // The factory put A on the eUICC; X is carrier-b's profile, downloaded by the first swap.
+    const X = { iccid: '8944200000000000099', carrierId: 'carrier-b' };
+    const swap = (
+      swapId: string,
+      to: { iccid: string; carrierId: string },
+      state: 'completed' | 'rolled-back',
+      at: string,
+      needsDownload?: boolean,
+    ) => ({
+      swapId,
+      toIccid: to.iccid,
+      toCarrierId: to.carrierId,
+      state,
+      at,
+      ...(needsDownload === undefined ? {} : { needsDownload }),
+    });
+    const downloads = (records: Parameters<typeof downloadsFromSwaps>[0]) =>
+      downloadsFromSwaps(records, [A.iccid]).map((d) => [d.operationId, d.carrierId, d.at]);
+
+    it('charges one download per ICCID installed, not the swaps back to it', () => {
+      expect(
+        downloads([
+          swap('s1', X, 'completed', '2026-11-03T10:00:00Z', true),
+          swap('s2', A, 'completed', '2026-11-10T10:00:00Z', false),
+          swap('s3', X, 'completed', '2026-11-20T10:00:00Z', false),
+          swap('s4', A, 'completed', '2026-11-25T10:00:00Z', false),
+        ]),
+      ).toEqual([['s1:download', 'carrier-b', ms('2026-11-03T10:00:00Z')]]);
+    });
+
+    it('infers the download from the factory profiles when the records do not say', () => {
+      expect(
+        downloads([
+          swap('s1', X, 'completed', '2026-11-03T10:00:00Z'),
+          swap('s2', A, 'completed', '2026-11-10T10:00:00Z'),
+          swap('s3', X, 'completed', '2026-11-20T10:00:00Z'),
+        ]),
+      ).toEqual([['s1:download', 'carrier-b', ms('2026-11-03T10:00:00Z')]]);
+    });
+
+    it('trusts needsDownload over the factory list, and charges at the first completed swap', () => {
+      // X downloaded by a swap that was rolled back, then enabled without a new download.
+      expect(
+        downloads([
+          swap('s1', X, 'rolled-back', '2026-11-03T10:00:00Z', true),
+          swap('s3', X, 'completed', '2026-11-20T10:00:00Z', false),
+        ]),
+      ).toEqual([['s3:download', 'carrier-b', ms('2026-11-20T10:00:00Z')]]);
+      // A profile the eIM did not download (it was on the eUICC already) is no download.
+      expect(downloads([swap('s1', X, 'completed', '2026-11-03T10:00:00Z', false)])).toEqual([]);
+    });
   });
 
   it('ends a decommissioned meter’s last interval at its end, and ignores changes after it', () => {

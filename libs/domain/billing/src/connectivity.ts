@@ -181,6 +181,46 @@ export function profileChangesFromSwaps(
   return { changes, operations };
 }
 
+/**
+ * Download fees from profile.swaps.v1 records (any order, replays included): one per ICCID newly
+ * installed on the meter's eUICC, charged to its carrier at the first completed swap to it (a
+ * rolled-back swap is charged no fee). An ICCID was installed by a download when a swap to it says
+ * `needsDownload: true` (the eIM had the carrier's SM-DP+ download it); when no record about it
+ * carries the field (older producers), when the factory did not put it on the eUICC. A swap back
+ * to a profile downloaded before is no new download.
+ */
+export function downloadsFromSwaps(
+  records: readonly Pick<
+    ProfileSwapRecord,
+    'swapId' | 'toIccid' | 'toCarrierId' | 'state' | 'at' | 'needsDownload'
+  >[],
+  factoryIccids: readonly string[],
+): CompletedOperation[] {
+  const factory = new Set(factoryIccids);
+  const downloaded = new Map<string, boolean>();
+  const firstCompleted = new Map<string, { swapId: string; at: number; carrierId: string }>();
+  for (const r of records) {
+    if (r.needsDownload !== undefined)
+      downloaded.set(r.toIccid, (downloaded.get(r.toIccid) ?? false) || r.needsDownload);
+    if (r.state !== 'completed') continue;
+    const at = Date.parse(r.at);
+    const known = firstCompleted.get(r.toIccid);
+    if (!known || at < known.at || (at === known.at && r.swapId < known.swapId))
+      firstCompleted.set(r.toIccid, { swapId: r.swapId, at, carrierId: r.toCarrierId });
+  }
+  const operations: CompletedOperation[] = [];
+  for (const [iccid, swap] of firstCompleted) {
+    if (!(downloaded.get(iccid) ?? !factory.has(iccid))) continue;
+    operations.push({
+      kind: 'download',
+      at: swap.at,
+      carrierId: swap.carrierId,
+      operationId: `${swap.swapId}:download`,
+    });
+  }
+  return operations;
+}
+
 interface CarrierTotals {
   enabledMs: number;
   bytes: number;
