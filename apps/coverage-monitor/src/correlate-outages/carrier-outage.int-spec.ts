@@ -130,20 +130,12 @@ describe('coverage-monitor carrier outage correlation', () => {
     expect(outage.unhealthyMeters).toBeGreaterThanOrEqual(10);
     const outageId = outage.outageId!;
 
-    // Every silent meter: lost once, and attributed to the outage, on its lost event (went silent
-    // after the outage opened) or by one restatement (was already lost when it opened).
+    // Every silent meter is lost: with the outage's id if it went silent after the outage opened.
     const lostOf = (id: string) => events((e) => e.meterId === id && e.type === 'meter.lost');
-    await eventually(
-      () =>
-        silent.every((m) => {
-          const lost = lostOf(m.meterId);
-          return (
-            lost.some((e) => e.reason === 'silent_past_deadline') &&
-            lost.some((e) => e.outageId === outageId)
-          );
-        }),
-      { timeoutMs: 30_000, what: 'every silent meter lost and attributed to the outage' },
-    );
+    await eventually(() => silent.every((m) => lostOf(m.meterId).length > 0), {
+      timeoutMs: 30_000,
+      what: 'every silent meter lost',
+    });
 
     // The swap policy's view (coverage.carriers.v1) counts them, with the open outage; the
     // carrier's other region and the other carrier are counted healthy.
@@ -163,28 +155,27 @@ describe('coverage-monitor carrier outage correlation', () => {
       { timeoutMs: 30_000, what: 'carrier.recovered' },
     );
 
+    // One record per state change: each meter lost once and restored once, never a second
+    // meter.lost for a state it was already in when the outage opened.
     const perMeter = (id: string) =>
       events((e) => e.meterId === id).map((e) => `${e.type}/${e.reason}/${e.outageId ?? '-'}`);
-    let restated = 0;
+    const lostBefore: CoverageEventRecord[] = [];
     for (const m of silent) {
-      const seen = perMeter(m.meterId);
-      const lostAttributed = seen.includes(`meter.lost/silent_past_deadline/${outageId}`);
-      if (!lostAttributed) restated++;
-      expect(seen).toEqual(
-        lostAttributed
-          ? [
-              `meter.lost/silent_past_deadline/${outageId}`,
-              `meter.restored/reported_again/${outageId}`,
-            ]
-          : [
-              'meter.lost/silent_past_deadline/-',
-              `meter.lost/joined_carrier_outage/${outageId}`,
-              `meter.restored/reported_again/${outageId}`,
-            ],
-      );
+      const [lost] = lostOf(m.meterId);
+      if (lost!.outageId === undefined) lostBefore.push(lost!);
+      expect(perMeter(m.meterId)).toEqual([
+        `meter.lost/silent_past_deadline/${lost!.outageId ?? '-'}`,
+        `meter.restored/reported_again/${outageId}`,
+      ]);
     }
-    // It takes ten lost meters to open an outage: at least those were attributed afterwards.
-    expect(restated).toBeGreaterThanOrEqual(10);
+    // The meters already lost when it opened are the outage's by its carrier.outage record: it
+    // counts them, and they are the ones lost without its id since the window's start.
+    const windowStart = Math.floor((Date.parse(outage.at) - 15 * 60_000) / 1000) * 1000;
+    expect(outage.attributedSince).toBe(new Date(windowStart).toISOString());
+    expect(outage.attributedMeters).toBe(lostBefore.length);
+    // It takes ten lost meters to open an outage: at least those were lost before it.
+    expect(outage.attributedMeters).toBeGreaterThanOrEqual(10);
+    for (const lost of lostBefore) expect(Date.parse(lost.at)).toBeGreaterThanOrEqual(windowStart);
 
     // Only this test's carriers: other tests' meters (carrier-a/north) may have outages of their own.
     const ours = new Set([carrierA, carrierB]);

@@ -1,5 +1,5 @@
 import { coverageEventRecordSchema } from '@meterlink/contracts';
-import { carrierEventRecord, meterEventRecord } from './coverage-events.publisher';
+import { carrierEventRecord, meterEventRecord, withAttribution } from './coverage-events.publisher';
 
 /**
  * coverage.events.v1's contract (platform-topics.md): `type`, `carrierId`, `region` and `at` on
@@ -59,6 +59,32 @@ describe('coverage.events.v1 schema', () => {
     for (const record of [meterEvent, carrierEvent, { ...carrierEvent, type: 'carrier.recovered' }])
       for (const field of ['carrierId', 'region', 'at', 'eventId'])
         expect(problems(without(record, field))).toEqual([field]);
+  });
+
+  it('carries on carrier.outage, not on extra meter events, the meters already unhealthy', () => {
+    const since = at - 15 * 60_000;
+    const outage = withAttribution(
+      carrierEventRecord('carrier-a', 'north', {
+        type: 'carrier.outage',
+        outageId: 'outage-1',
+        at,
+        population: 40,
+        unhealthy: 12,
+        share: 0.3,
+        baseline: 0.02,
+        openedAt: at,
+      }),
+      { since, meters: 11 },
+    );
+    expect(outage.key).toBe('carrier-a/north');
+    expect(outage.record).toMatchObject({
+      type: 'carrier.outage',
+      eventId: carrierEvent.eventId,
+      attributedSince: new Date(since).toISOString(),
+      attributedMeters: 11,
+    });
+    expect(problems(outage.record)).toEqual([]);
+    expect(problems({ ...outage.record, attributedMeters: -1 })).toEqual(['attributedMeters']);
   });
 
   it('refuses a type outside the five', () => {

@@ -107,6 +107,14 @@ const coverageEventShape = {
   baselineShare: z.number().min(0).max(1).optional(),
   /** `carrier.recovered`: when the outage it ends was declared. */
   outageStartedAt: isoDateTimeSchema.optional(),
+  /**
+   * `carrier.outage`: the meters of the carrier and region already lost or degraded when it was
+   * declared belong to it if they have been so without a break since this time or later (the
+   * start of the detection window); their events went out without an `outageId`...
+   */
+  attributedSince: isoDateTimeSchema.optional(),
+  /** ...and how many of them there were when it was declared. */
+  attributedMeters: uint.optional(),
 };
 /**
  * coverage.events.v1, one record per coverage state change: `type`, `carrierId`, `region` and
