@@ -164,24 +164,25 @@ export const coverageConfigSchema = z
             message: `${kind} meters in ${region}: ${problem}`,
           });
       }
-    // Every outage policy an override makes (and the base) must be able to heal once open.
+    // Every outage policy in effect (the base, and each carrier × region the overrides name,
+    // crossed: a region's override and a carrier's combine) must be able to heal once open.
+    // '(any)' stands for every carrier or region no override names.
     const base = outagePolicyOf(config);
-    const groups: [string, string][] = [
-      ['(any)', '(any)'],
-      ...config.COVERAGE_OUTAGE_OVERRIDES.map((o): [string, string] => [
-        o.carrierId ?? '(any)',
-        o.region ?? '(any)',
-      ]),
+    const outageOverrides = config.COVERAGE_OUTAGE_OVERRIDES;
+    const named = (pick: (o: OutageOverride) => string | undefined): string[] => [
+      '(any)',
+      ...new Set(outageOverrides.map(pick).filter((v): v is string => v !== undefined)),
     ];
-    for (const [carrierId, region] of groups)
-      for (const problem of outagePolicyProblems(
-        resolveOutagePolicy(carrierId, region, base, config.COVERAGE_OUTAGE_OVERRIDES),
-      ))
-        ctx.addIssue({
-          code: 'custom',
-          path: ['COVERAGE_OUTAGE_OVERRIDES'],
-          message: `carrier ${carrierId} in region ${region}: ${problem}`,
-        });
+    for (const carrierId of named((o) => o.carrierId))
+      for (const region of named((o) => o.region))
+        for (const problem of outagePolicyProblems(
+          resolveOutagePolicy(carrierId, region, base, outageOverrides),
+        ))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['COVERAGE_OUTAGE_OVERRIDES'],
+            message: `carrier ${carrierId} in region ${region}: ${problem}`,
+          });
   });
 export type CoverageConfig = z.infer<typeof coverageConfigSchema>;
 

@@ -7,9 +7,10 @@ import { CARRIERS_KEY } from '../state/layout';
 import { WRITE_CARRIER } from '../state/scripts';
 
 /**
- * Where an outage's side effects stand: `opening` (stored, not yet marked on the shards and
- * published), `restating` (published; meters already unhealthy not all attributed yet), `open`,
- * `closing` (recovered, not yet unmarked and published), `idle`.
+ * Where an outage's side effects stand: `opening` (stored, not yet marked on the shards, its
+ * meters already unhealthy counted into the event, and published), `open`, `closing` (recovered,
+ * not yet unmarked and published), `idle`. `restating` is only read: earlier versions restated
+ * already unhealthy meters one event each in that phase; it is taken as `open`.
  */
 export type CarrierPhase = 'idle' | 'opening' | 'restating' | 'open' | 'closing';
 

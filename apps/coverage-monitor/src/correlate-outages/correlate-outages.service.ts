@@ -6,7 +6,6 @@ import {
   emptyCarrierRegionState,
   evaluateCarrierRegion,
   type GroupSample,
-  type OpenOutage,
   type OutagePolicy,
 } from '@meterlink/coverage-domain';
 import { counter, createLogger, gauge } from '@meterlink/observability';
@@ -18,14 +17,14 @@ import { PeriodicTask } from '../periodic-task';
 import {
   CoverageEventsPublisher,
   carrierEventRecord,
-  restatementRecord,
+  withAttribution,
+  type OutageAttribution,
   type OutgoingEvent,
 } from '../publish/coverage-events.publisher';
 import { publishedEventIds } from '../publish/published-events.scanner';
 import { PendingRecoveryService } from '../publish/pending-recovery.service';
 import { CoverageStateRepository } from '../state/coverage-state.repository';
 import { DictionaryRepository } from '../state/dictionary.repository';
-import { MeterUpdatesService, type MeterUpdate } from '../state/meter-updates.service';
 import { OutageMarksCache } from '../state/outage-marks.cache';
 import {
   CarrierStatesRepository,
@@ -63,9 +62,11 @@ const STATE_OF: Record<string, 'ok' | 'degraded' | 'lost'> = { o: 'ok', d: 'degr
 /**
  * Carrier × region correlation (the leader's job): sums the shards' per-state counts, feeds each
  * carrier × region to the pure evaluation, and carries out what it decides. Opening an outage
- * stores it, marks it on every shard (from then on meter events there carry its id), publishes
- * `carrier.outage`, and attributes the meters that were already unhealthy to it with one event
- * each. Every step is recorded before it is taken, so a new leader finishes what a dead one began.
+ * stores it with its `carrier.outage` event, marks it on every shard (from then on meter events
+ * there carry its id), and publishes the event, which also says which meters already unhealthy
+ * belong to it (no meter gets a second event for a state it is already in: coverage.events.v1 has
+ * one record per state change). Every step is recorded before it is taken, so a new leader
+ * finishes what a dead one began.
  */
 @Injectable()
 export class CorrelateOutagesService {
@@ -85,7 +86,6 @@ export class CorrelateOutagesService {
     private readonly meters: CoverageStateRepository,
     private readonly dictionary: DictionaryRepository,
     private readonly marks: OutageMarksCache,
-    private readonly updates: MeterUpdatesService,
     private readonly publisher: CoverageEventsPublisher,
     private readonly recovery: PendingRecoveryService,
     private readonly leadership: LeadershipService,
@@ -211,8 +211,8 @@ export class CorrelateOutagesService {
     if (decision.state.outage) outagesOpen.set({ carrier: carrierId, region }, 1);
     const next: StoredCarrierState = { ...entry.state, ...decision.state };
     if (decision.event) {
-      const event = carrierEventRecord(carrierId, region, decision.event);
       const opening = decision.event.type === 'carrier.outage';
+      const event = carrierEventRecord(carrierId, region, decision.event);
       this.log.warn(
         {
           carrierId,
@@ -259,18 +259,44 @@ export class CorrelateOutagesService {
         phase === 'opening' ? entry.state.outage!.outageId : entry.state.closingOutageId!;
       await this.meters.setOutageMark(field, phase === 'opening' ? outageId : null);
       await this.marks.refresh();
+      if (phase === 'opening') entry = await this.attribute(field, carrierId, region, entry);
       await this.publishPending(entry.state.pending, verify);
-      entry = await this.write(field, entry, {
+      await this.write(field, entry, {
         ...entry.state,
-        phase: phase === 'opening' ? 'restating' : 'idle',
+        phase: phase === 'opening' ? 'open' : 'idle',
         pending: null,
         closingOutageId: null,
       });
+    } else if (phase === 'restating') {
+      // Left by an earlier version, which restated already unhealthy meters: nothing to do now.
+      await this.write(field, entry, {
+        ...entry.state,
+        phase: entry.state.outage ? 'open' : 'idle',
+      });
     }
-    if (entry.state.phase === 'restating' && entry.state.outage) {
-      const complete = await this.restate(field, carrierId, region, entry.state.outage);
-      if (complete) entry = await this.write(field, entry, { ...entry.state, phase: 'open' });
-    }
+  }
+
+  /**
+   * Adds to the pending `carrier.outage` which meters already unhealthy belong to the outage,
+   * counted once it is marked on every shard (from then on no meter there turns unhealthy without
+   * its id), and stores that before anything is published, so a retry publishes the same record.
+   */
+  private async attribute(
+    field: string,
+    carrierId: string,
+    region: string,
+    entry: CarrierStateEntry,
+  ): Promise<CarrierStateEntry> {
+    const { pending, outage } = entry.state;
+    const event = pending?.events[0];
+    if (!pending || !outage || !event || event.record.type !== 'carrier.outage') return entry;
+    if (event.record.attributedMeters !== undefined) return entry;
+    const { windowMs } = this.policyOf(field, carrierId, region);
+    const attribution = await this.attribution(field, outage.openedAt - windowMs);
+    return this.write(field, entry, {
+      ...entry.state,
+      pending: { ...pending, events: [withAttribution(event, attribution)] },
+    });
   }
 
   private async publishPending(
@@ -287,62 +313,17 @@ export class CorrelateOutagesService {
   }
 
   /**
-   * Attributes the meters of this carrier and region that turned unhealthy within the window
-   * before the outage opened (and so were reported without its id) to the outage: one
-   * `meter.lost` or `meter.degraded` each, with `reason: joined_carrier_outage`. True when done.
+   * The meters of this carrier and region (`field`) unhealthy without a break since `sinceMs` (the
+   * detection window's start, to the second) and reported without an outage id: those the outage
+   * about to be declared takes in.
    */
-  private async restate(
-    field: string,
-    carrierId: string,
-    region: string,
-    outage: OpenOutage,
-  ): Promise<boolean> {
-    const { windowMs } = this.policyOf(field, carrierId, region);
-    const sinceS = Math.floor((outage.openedAt - windowMs) / 1000);
-    let complete = true;
-    let restated = 0;
-    for (const shard of this.meters.layout.shards) {
-      const entries = (await this.meters.unhealthyEntries(shard)).filter(
-        (e) =>
-          e.group.startsWith(`${field}.`) && e.sinceS >= sinceS && e.outageId !== outage.outageId,
-      );
-      for (let i = 0; i < entries.length; i += 2_000) {
-        const chunk = entries.slice(i, i + 2_000);
-        const result = await this.updates.apply(
-          chunk.map((e) => this.restatement(e.meterId, carrierId, region, outage)),
-          500,
-        );
-        restated += result.published;
-        if (result.blocked.length > 0) complete = false;
-      }
-    }
-    if (restated > 0)
-      this.log.info(
-        { carrierId, region, outageId: outage.outageId, meters: restated },
-        'meters already unhealthy attributed to the outage',
-      );
-    return complete;
-  }
-
-  private restatement(
-    meterId: string,
-    carrierId: string,
-    region: string,
-    outage: OpenOutage,
-  ): MeterUpdate {
-    return {
-      meterId,
-      plan: (current, outageOf) => {
-        if (!current || current.state.status === 'ok') return null;
-        if (current.state.carrierId !== carrierId || current.state.region !== region) return null;
-        if (outageOf(carrierId, region) !== outage.outageId) return null;
-        return {
-          next: current.state,
-          slow: current.stored.slow,
-          events: [restatementRecord(meterId, current.state.status, current.state, outage)],
-        };
-      },
-    };
+  private async attribution(field: string, sinceMs: number): Promise<OutageAttribution> {
+    const sinceS = Math.floor(sinceMs / 1000);
+    let meters = 0;
+    for (const shard of this.meters.layout.shards)
+      for (const e of await this.meters.unhealthyEntries(shard))
+        if (e.group.startsWith(`${field}.`) && e.sinceS >= sinceS && e.outageId === '') meters++;
+    return { since: sinceS * 1000, meters };
   }
 
   private async write(

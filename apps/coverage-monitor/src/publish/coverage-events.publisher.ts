@@ -28,9 +28,6 @@ export interface Publication extends OutgoingEvent {
   observedAt?: number;
 }
 
-/** The reason a restatement carries: the meter was already lost or degraded when it opened. */
-export const JOINED_OUTAGE_REASON = 'joined_carrier_outage';
-
 export function meterEventRecord(
   meterId: string,
   t: MeterTransition,
@@ -58,28 +55,14 @@ export function meterEventRecord(
   };
 }
 
-/** A meter already lost or degraded when an outage opened, attributed to it (once). */
-export function restatementRecord(
-  meterId: string,
-  status: 'lost' | 'degraded',
-  where: { carrierId: string; region: string; iccid: string },
-  outage: { outageId: string; openedAt: number },
-): OutgoingEvent {
-  const type = status === 'lost' ? 'meter.lost' : 'meter.degraded';
-  return {
-    key: meterId,
-    record: {
-      eventId: stableEventId('coverage', type, meterId, 'outage', outage.outageId),
-      type,
-      at: new Date(outage.openedAt).toISOString(),
-      carrierId: where.carrierId,
-      region: where.region,
-      meterId,
-      ...(where.iccid ? { iccid: where.iccid } : {}),
-      reason: JOINED_OUTAGE_REASON,
-      outageId: outage.outageId,
-    },
-  };
+/**
+ * The meters of a carrier and region that were already unhealthy when its outage was declared,
+ * and so were reported without its id: those unhealthy without a break since `since` (epoch ms,
+ * the start of the detection window), `meters` of them.
+ */
+export interface OutageAttribution {
+  since: number;
+  meters: number;
 }
 
 export function carrierEventRecord(
@@ -105,6 +88,18 @@ export function carrierEventRecord(
       ...(e.type === 'carrier.recovered'
         ? { outageStartedAt: new Date(e.openedAt).toISOString() }
         : {}),
+    },
+  };
+}
+
+/** A `carrier.outage` with the meters already unhealthy that belong to it. */
+export function withAttribution(event: OutgoingEvent, a: OutageAttribution): OutgoingEvent {
+  return {
+    key: event.key,
+    record: {
+      ...event.record,
+      attributedSince: new Date(a.since).toISOString(),
+      attributedMeters: a.meters,
     },
   };
 }

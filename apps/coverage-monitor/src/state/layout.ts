@@ -20,8 +20,8 @@
  *   cov:dict             hash   carrier and region names ↔ small numbers used in packed state
  *   cov:progress         hash   partition → `<next offset>:<timestamp of last record>` applied
  *   cov:carriers         hash   `<carrier>.<region>` → correlation state (JSON)
- *   cov:leader           string replica id holding leadership (lease)
- *   cov:alive:<replica>  string present while that replica runs
+ *   cov:leader           string `<replica>@<boot>.<nonce>` of the process holding leadership (lease)
+ *   cov:alive:<replica>  string the same token, while that replica's process runs (its claim on the id)
  */
 export interface Layout {
   shards: number;

@@ -61,9 +61,9 @@ const STATUS_CHAR: Record<CoverageStatus, string> = { ok: 'o', degraded: 'd', lo
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Applies per-meter updates the one way every writer (reports, silence sweep, outage
- * restatements) must: read, plan, compare-and-set the state together with the transitions to
- * publish ("pending"), publish, then clear. A crash anywhere leaves either nothing or a pending
+ * Applies per-meter updates the one way every writer (reports, silence sweep) must: read, plan,
+ * compare-and-set the state together with the transitions to publish ("pending"), publish, then
+ * clear. A crash anywhere leaves either nothing or a pending
  * entry that recovery publishes; a meter with a pending entry takes no new transition until it is
  * cleared, so its events stay in order.
  */

@@ -137,7 +137,27 @@ redis.call('HSET', KEYS[1], ARGV[1] .. ':' .. ARGV[2], id, ARGV[1] .. '#' .. id,
 return id
 `;
 
-/** KEYS: leader. ARGV: replica id, ttl ms. 1 while this replica holds (or just took) the lease. */
+/**
+ * KEYS: a replica's liveness key. ARGV: this process's token, ttl ms. Claims or renews the
+ * replica id for this process: 1 when the key was absent or already this token's, else
+ * {holder's token, its remaining ms (-1: no expiry)}, leaving it alone.
+ */
+export const CLAIM_REPLICA = `
+local holder = redis.call('GET', KEYS[1])
+if not holder or holder == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return {holder, redis.call('PTTL', KEYS[1])}
+`;
+
+/** KEYS: a key. ARGV: value. Deletes the key only while it still holds that value. */
+export const DELETE_IF = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
+/** KEYS: leader. ARGV: holder token, ttl ms. 1 while this process holds (or just took) the lease. */
 export const HOLD_LEASE = `
 local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] then
@@ -148,12 +168,6 @@ if not holder then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return 1
 end
-return 0
-`;
-
-/** KEYS: leader. ARGV: replica id. Gives the lease up on shutdown, if still held. */
-export const RELEASE_LEASE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 `;
 

@@ -19,7 +19,7 @@ describe('coverage-monitor killed mid-stream', () => {
     extraEnv: {
       'coverage-monitor': {
         COVERAGE_LEADER_TTL_MS: '1500',
-        // Outages are another test's subject; here they would only add restatements.
+        // Outages are another test's subject: switched off here.
         COVERAGE_OUTAGE_MIN_AFFECTED: '1000000',
       },
     },

@@ -28,7 +28,7 @@ describe('coverage-monitor with two replicas', () => {
         LOG_LEVEL: 'info',
         COVERAGE_REPLICA_ID: id,
         COVERAGE_LEADER_TTL_MS: '1500',
-        // Outages are another test's subject; here they would only add restatements.
+        // Outages are another test's subject: switched off here.
         COVERAGE_OUTAGE_MIN_AFFECTED: '1000000',
       },
       `int-coverage-replica-${id}`,

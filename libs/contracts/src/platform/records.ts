@@ -76,18 +76,19 @@ export const meterEventRecordSchema = z.object({
 });
 export type MeterEventRecord = z.infer<typeof meterEventRecordSchema>;
 
-export const COVERAGE_EVENT_TYPES = [
+export const METER_COVERAGE_EVENT_TYPES = [
   'meter.degraded',
   'meter.lost',
   'meter.restored',
-  'carrier.outage',
-  'carrier.recovered',
+] as const;
+export const CARRIER_COVERAGE_EVENT_TYPES = ['carrier.outage', 'carrier.recovered'] as const;
+export const COVERAGE_EVENT_TYPES = [
+  ...METER_COVERAGE_EVENT_TYPES,
+  ...CARRIER_COVERAGE_EVENT_TYPES,
 ] as const;
 export type CoverageEventType = (typeof COVERAGE_EVENT_TYPES)[number];
-/** coverage.events.v1: key meterId, or `carrierId/region` for carrier events. */
-export const coverageEventRecordSchema = z.object({
+const coverageEventShape = {
   ...envelopeShape,
-  type: z.enum(COVERAGE_EVENT_TYPES),
   carrierId: carrierIdSchema,
   region: regionSchema,
   meterId: meterIdSchema.optional(),
@@ -106,7 +107,28 @@ export const coverageEventRecordSchema = z.object({
   baselineShare: z.number().min(0).max(1).optional(),
   /** `carrier.recovered`: when the outage it ends was declared. */
   outageStartedAt: isoDateTimeSchema.optional(),
-});
+  /**
+   * `carrier.outage`: the meters of the carrier and region already lost or degraded when it was
+   * declared belong to it if they have been so without a break since this time or later (the
+   * start of the detection window); their events went out without an `outageId`...
+   */
+  attributedSince: isoDateTimeSchema.optional(),
+  /** ...and how many of them there were when it was declared. */
+  attributedMeters: uint.optional(),
+};
+/**
+ * coverage.events.v1, one record per coverage state change: `type`, `carrierId`, `region` and
+ * `at` always, `meterId` on meter events (platform-topics.md). Key: meterId, or
+ * `carrierId/region` for carrier events.
+ */
+export const coverageEventRecordSchema = z.discriminatedUnion('type', [
+  z.object({
+    ...coverageEventShape,
+    type: z.enum(METER_COVERAGE_EVENT_TYPES),
+    meterId: meterIdSchema,
+  }),
+  z.object({ ...coverageEventShape, type: z.enum(CARRIER_COVERAGE_EVENT_TYPES) }),
+]);
 export type CoverageEventRecord = z.infer<typeof coverageEventRecordSchema>;
 
 /**
