@@ -457,6 +457,58 @@ describe('profile-orchestrator swap saga', () => {
     expect(h.packages(id)).toHaveLength(1);
   });
 
+  it('follows a meter that ran an expired package after all: the late result moves its inventory', async () => {
+    const [meter] = await h.meters(1, { kind: 'gas', reportIntervalS: 2, rollbackWindowS: 1 });
+    const id = meter!.line.meterId;
+    const { body } = await h.api(
+      'POST',
+      `/v1/meters/${id}/swaps`,
+      { targetCarrierId: h.carriers.b },
+      'operator',
+    );
+    const pkg = await eventually(() => h.packages(id)[0], { what: 'the enable package' });
+    await eventually(() => h.swapRecords(id).some((r) => r.state === 'expired'), {
+      timeoutMs: 30_000,
+      what: 'the swap to expire',
+    });
+    const target = pkg.psmoList[0]!.op === 'enable' ? pkg.psmoList[0]!.iccid : '';
+    // The broker still held the package; the meter ran it and reports success from carrier b.
+    await h.result(meter!, pkg, 5);
+    const reconciled = await eventually(
+      () => h.swapRecords(id).find((r) => r.swapId !== body.swapId),
+      { what: 'the late result reconciled on the profile timeline' },
+    );
+    expect(reconciled).toMatchObject({
+      state: 'completed',
+      trigger: 'device-fallback',
+      reasonCode: 'late_package_result',
+      fromIccid: meter!.line.profiles[0]!.iccid,
+      toIccid: target,
+      toCarrierId: h.carriers.b,
+    });
+    expect(h.acknowledged(id)).toContain(5);
+    // The eIM now sees the meter on b: a swap to b is refused, and a retransmission changes nothing.
+    expect(
+      (await h.api('POST', `/v1/meters/${id}/swaps`, { targetCarrierId: h.carriers.b }, 'operator'))
+        .status,
+    ).toBe(409);
+    const dupBefore = await readMetric(h.service.baseUrl, 'orchestrator_duplicate_results_total');
+    await h.result(meter!, pkg, 5);
+    await eventually(
+      async () =>
+        (await readMetric(h.service.baseUrl, 'orchestrator_duplicate_results_total')) ===
+        dupBefore + 1,
+      { what: 'the retransmission counted as a duplicate' },
+    );
+    expect(h.swapRecords(id).filter((r) => r.swapId !== body.swapId)).toHaveLength(1);
+    const audit = await h.api('GET', `/v1/audit?meterId=${id}`);
+    expect(
+      (audit.body.entries as { action: string; detail: Record<string, unknown> }[]).find(
+        (e) => e.action === 'swap.late-result-reconciled',
+      )?.detail,
+    ).toMatchObject({ lateSwapId: body.swapId, toIccid: target });
+  });
+
   it('starts one swap for a coverage event delivered twice', async () => {
     const [meter] = await h.meters(1);
     const id = meter!.line.meterId;

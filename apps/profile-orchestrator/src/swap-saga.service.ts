@@ -103,6 +103,20 @@ const isSleepy = (meter: FleetMeterRecord): boolean => meter.kind !== 'electrici
  * a crash never leaves a state unpublished or a package half-sent. ES2+ calls happen between
  * transactions, claimed from stored next-attempt times, with idempotent call identifiers.
  */
+
+/** A profile change the meter made or reported outside a swap the eIM is running. */
+interface DeviceProfileChange {
+  event: 'fallback' | 'rollback' | 'late-result';
+  iccid: string;
+  at: string;
+}
+
+const DEVICE_CHANGE_REASON: Record<DeviceProfileChange['event'], string> = {
+  fallback: 'device_fallback',
+  rollback: 'device_rollback',
+  'late-result': 'late_package_result',
+};
+
 @Injectable()
 export class SwapSagaService {
   private readonly log = createLogger('SwapSagaService');
@@ -820,6 +834,24 @@ export class SwapSagaService {
         return;
       }
       if (swap.state !== 'dispatched') {
+        // The meter ran the package after the eIM gave up on it (a broker copy, or a poll just
+        // after the deadline) and now runs on the target: the inventory follows the meter.
+        if (
+          (swap.state === 'expired' || swap.state === 'cancelled') &&
+          swap.to_iccid !== null &&
+          !result.rolledBack &&
+          result.results.length > 0 &&
+          result.results.every((r) => r.code === 'ok') &&
+          result.results.some((r) => r.op === 'enable' && r.iccid === swap.to_iccid) &&
+          (await this.reconcileDeviceChange(
+            client,
+            meterId,
+            { event: 'late-result', iccid: swap.to_iccid, at: new Date().toISOString() },
+            correlationId,
+            swap.swap_id,
+          ))
+        )
+          return;
         duplicateResults.inc({ type: 'eimPackageResult' });
         return; // a retransmission of a result already applied
       }
@@ -926,7 +958,12 @@ export class SwapSagaService {
       );
       for (const n of notifications) {
         if (n.event === 'fallback' || n.event === 'rollback')
-          await this.reconcileDeviceChange(client, meterId, n, correlationId);
+          await this.reconcileDeviceChange(
+            client,
+            meterId,
+            { event: n.event, iccid: n.iccid, at: n.at },
+            correlationId,
+          );
         else if (n.event === 'delete') await this.forgetProfile(client, meterId, n.iccid);
       }
     });
@@ -950,15 +987,16 @@ export class SwapSagaService {
   private async reconcileDeviceChange(
     client: PoolClient,
     meterId: string,
-    n: DeviceNotification,
+    n: DeviceProfileChange,
     correlationId?: string,
-  ): Promise<void> {
+    lateSwapId?: string,
+  ): Promise<boolean> {
     const inventory = await this.inventory(client, meterId);
-    if (!inventory || inventory.enabled_iccid === n.iccid) return; // known, or a retransmission
+    if (!inventory || inventory.enabled_iccid === n.iccid) return false; // known, or a retransmission
     const extra = correlationId ? { correlationId } : {};
     const active = await this.swaps.activeSwap(client, meterId, true);
     // Our own swap's rollback back to where the eIM believes the meter is: its result settles it.
-    if (n.event === 'rollback' && active && active.from_iccid === n.iccid) return;
+    if (n.event === 'rollback' && active && active.from_iccid === n.iccid) return false;
     if (active)
       await this.cancel(client, active, {
         ...extra,
@@ -1007,11 +1045,11 @@ export class SwapSagaService {
     await this.enable(client, { ...inventory, profiles }, n.iccid);
     await this.swaps.recordState(client, swap, 'completed', {
       ...extra,
-      reasonCode: n.event === 'fallback' ? 'device_fallback' : 'device_rollback',
+      reasonCode: DEVICE_CHANGE_REASON[n.event],
     });
     await this.swaps.audit(client, {
       actor: 'device',
-      action: 'swap.device-fallback',
+      action: n.event === 'late-result' ? 'swap.late-result-reconciled' : 'swap.device-fallback',
       meterId,
       eid: inventory.eid,
       swapId: swap.swap_id,
@@ -1021,9 +1059,11 @@ export class SwapSagaService {
         toIccid: n.iccid,
         at: n.at,
         ...(active ? { cancelledSwapId: active.swap_id } : {}),
+        ...(lateSwapId ? { lateSwapId } : {}),
       },
     });
     swapStates.inc({ state: 'completed', trigger: 'device-fallback' });
+    return true;
   }
 
   // ---- confirm-swap: traffic on the new profile
