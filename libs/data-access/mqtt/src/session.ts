@@ -182,6 +182,8 @@ export class MqttSession extends EventEmitter {
     const socket = this.socket;
     this.failOutgoing(new MqttUnavailableError('session stopped'));
     if (!socket || socket.destroyed) return;
+    // PUBACKs released just before stopping still leave, ahead of the DISCONNECT.
+    if (this.connected && this.ackFlushScheduled) this.flushAcks();
     await new Promise<void>((resolve) => {
       socket.once('close', () => resolve());
       if (this.connected) {
