@@ -54,6 +54,18 @@ export class CpuMeter {
     }
   }
 
+  /** CPU seconds used per process since start(), without stopping (a process gone is left out). */
+  secondsSoFar(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [name, pid] of Object.entries(this.pids)) {
+      const before = this.startTicks.get(name);
+      const after = pid === undefined ? undefined : processTicks(pid);
+      if (before !== undefined && after !== undefined)
+        out[name] = (after - before) / CLOCK_TICKS_PER_S;
+    }
+    return out;
+  }
+
   /** Cores used per process since start() (1.0 = one core busy all the time), plus "other". */
   stop(): CpuReport {
     const seconds = Math.max(0.001, (Date.now() - this.startedAt) / 1000);

@@ -74,6 +74,11 @@ export interface PhaseReport {
    */
   drain?: { waitedS: number; complete: boolean; stillArriving: boolean };
   cpuCores: CpuReport;
+  /**
+   * CPU time per message sent, in µs, per process, from the start of the load until the drain
+   * ended (so the backlog a saturated service works off after the schedule is counted too).
+   */
+  cpuUsPerMessage?: Record<string, number>;
 }
 
 async function connectAll(ctx: PhaseContext, kind: PhaseKind): Promise<LoadPublisher[]> {
@@ -273,6 +278,12 @@ export async function runPhase(
   const { topic } = spec.measured;
   if (spec.measured.pushTailTo) await pushTail(ctx, spec.kind, spec.measured.pushTailTo);
   report.drain = await drain(ctx, topic, starts.get(topic)!, schedule.total);
+  report.cpuUsPerMessage = Object.fromEntries(
+    Object.entries(cpu.secondsSoFar()).map(([name, s]) => [
+      name,
+      Math.round((s * 1e7) / Math.max(1, generator.sent)) / 10,
+    ]),
+  );
   await beforeRead?.();
   const alsoAppended: Record<string, number> = {};
   for (const t of spec.measured.alsoCount) {

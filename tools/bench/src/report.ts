@@ -193,6 +193,14 @@ function phaseBlock(p: PhaseReport): string[] {
         '  ',
       )}  other ${other?.toFixed(2) ?? '?'}  (machine busy ${machineBusy?.toFixed(2) ?? '?'})`,
   );
+  if (p.cpuUsPerMessage) {
+    lines.push(
+      `  cpu/message ${Object.entries(p.cpuUsPerMessage)
+        .sort((a, b) => b[1] - a[1])
+        .map(([name, us]) => `${name} ${us.toFixed(1)} µs`)
+        .join('  ')}  (CPU time from the start of the load to the end of the drain, per message)`,
+    );
+  }
   return lines;
 }
 

@@ -13,6 +13,7 @@ import {
 } from '@meterlink/contracts';
 import type { KeyObject } from 'node:crypto';
 import { verifyCompact, type PublicKeyCache } from '@meterlink/jws';
+import { conformingTelemetry } from './telemetry-fast-path';
 
 export type DecodedUplink =
   | { channel: 'telemetry'; message: TelemetryMessage }
@@ -181,6 +182,10 @@ function decodeChannel(
   signed: boolean,
   seq: number | undefined,
 ): DecodeOutcome {
+  if (channel === 'telemetry' && isRecord(json)) {
+    const message = conformingTelemetry(json);
+    if (message) return { ok: true, meterId, meter, signed, channel, message };
+  }
   const parsed = SCHEMAS[channel].safeParse(json);
   if (!parsed.success) {
     const detail = parsed.error.issues

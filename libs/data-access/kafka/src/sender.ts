@@ -89,6 +89,27 @@ export function javaCompatiblePartition(key: Buffer | string): number {
 }
 
 /**
+ * The headers as @platformatic/kafka takes them: string and Buffer values as they are (the
+ * client makes its own Map of them), anything else as kafkajs-style headers were sent before
+ * (undefined left out, other values as strings).
+ */
+function headersOf(headers: IHeaders | undefined): IHeaders | Map<string, string> | undefined {
+  if (!headers) return undefined;
+  let plain = true;
+  for (const k in headers) {
+    const v = headers[k];
+    if (typeof v !== 'string' && !Buffer.isBuffer(v)) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) return headers;
+  const map = new Map<string, string>();
+  for (const [k, v] of Object.entries(headers)) if (v !== undefined) map.set(k, String(v));
+  return map;
+}
+
+/**
  * @platformatic/kafka, loaded only when chosen: it is an ES module, which Node 20.19+ can require
  * but Jest's module loader cannot, so the unit tests of everything importing this library never
  * touch it. It is given the Java-compatible partitioner, so switching clients keeps each key on
@@ -103,35 +124,49 @@ export class PlatformaticSender implements RecordSender {
   ) {}
 
   async connect(): Promise<void> {
-    const { Producer, stringSerializers } = await import('@platformatic/kafka');
+    const { Producer } = await import('@platformatic/kafka');
+    // Strings become UTF-8 (as stringSerializers does), Buffers (a hot path's pre-encoded values
+    // and headers) pass as they are. Header names are few: each is encoded once.
+    const names = new Map<string, Buffer>();
+    const utf8 = (data: unknown): Buffer | undefined =>
+      typeof data === 'string' ? Buffer.from(data, 'utf8') : (data as Buffer | undefined);
     this.producer = new Producer({
       clientId: this.clientId,
       bootstrapBrokers: this.brokers,
       idempotent: true,
       acks: -1,
       autocreateTopics: false,
-      serializers: stringSerializers,
+      serializers: {
+        key: utf8,
+        value: utf8,
+        headerKey: (data: unknown) => {
+          if (typeof data !== 'string') return data as Buffer | undefined;
+          let name = names.get(data);
+          if (!name) {
+            name = Buffer.from(data, 'utf8');
+            if (names.size < 64) names.set(data, name);
+          }
+          return name;
+        },
+        headerValue: utf8,
+      },
       partitioner: (_message: unknown, key: Buffer | undefined) =>
         key ? javaCompatiblePartition(key) : 0,
-    }) as unknown as PlatformaticProducer;
+    });
     await this.producer.metadata({ topics: [] });
   }
 
   async send(byTopic: Map<string, SenderRecord[]>): Promise<void> {
     if (!this.producer) throw new Error('producer not connected');
-    const messages: { topic: string; key: string; value: string; headers: Map<string, string> }[] =
-      [];
+    const messages: {
+      topic: string;
+      key: string;
+      value: Buffer | string;
+      headers?: IHeaders | Map<string, string>;
+    }[] = [];
     for (const [topic, records] of byTopic) {
       for (const r of records) {
-        const headers = new Map<string, string>();
-        for (const [k, v] of Object.entries(r.headers ?? {}))
-          if (v !== undefined) headers.set(k, String(v));
-        messages.push({
-          topic,
-          key: r.key,
-          value: typeof r.value === 'string' ? r.value : r.value.toString('utf8'),
-          headers,
-        });
+        messages.push({ topic, key: r.key, value: r.value, headers: headersOf(r.headers) });
       }
     }
     await (

@@ -97,6 +97,7 @@ export class MqttSession extends EventEmitter {
   private stopping = false;
   private ackQueue: AckSlot[] = [];
   private ackHead = 0;
+  private ackFlushScheduled = false;
   private pingTimer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private awaitingPong = false;
@@ -181,6 +182,8 @@ export class MqttSession extends EventEmitter {
     const socket = this.socket;
     this.failOutgoing(new MqttUnavailableError('session stopped'));
     if (!socket || socket.destroyed) return;
+    // PUBACKs released just before stopping still leave, ahead of the DISCONNECT.
+    if (this.connected && this.ackFlushScheduled) this.flushAcks();
     await new Promise<void>((resolve) => {
       socket.once('close', () => resolve());
       if (this.connected) {
@@ -391,8 +394,21 @@ export class MqttSession extends EventEmitter {
         done = true;
         if (generation !== this.generation) return;
         slot.acked = true;
-        this.flushAcks();
+        this.scheduleAckFlush();
       },
+    });
+  }
+
+  /**
+   * A batch acknowledges hundreds of messages in one go: their PUBACKs leave in one write once
+   * the current synchronous run is over (a microtask), not one socket write per message.
+   */
+  private scheduleAckFlush(): void {
+    if (this.ackFlushScheduled) return;
+    this.ackFlushScheduled = true;
+    queueMicrotask(() => {
+      this.ackFlushScheduled = false;
+      this.flushAcks();
     });
   }
 
