@@ -1,6 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
+import { TOPICS, type EsipaOutboundRecord } from '@meterlink/contracts';
+import { createKafka } from '@meterlink/kafka';
 import {
   Platform,
+  readMetric,
   TEST_CATALOGUE,
   eventually,
   infraEnv,
@@ -70,5 +74,74 @@ describe('ingestion downlink', () => {
     expect(received.map((m) => [m.topic, m.body.type])).toEqual([
       [`mtr/v1/${id}/down/esipa`, 'noEimPackageAvailable'],
     ]);
+  });
+  it('lets the broker drop a package for a sleeping meter once it expired, and keeps the rest', async () => {
+    const id = meter!.line.meterId;
+    await client?.endAsync(); // asleep: the persistent session keeps what comes meanwhile
+    client = undefined;
+    const ingestion = platform.service('ingestion').baseUrl;
+    const deliveredBefore = await readMetric(ingestion, 'downlink_delivered_total');
+    const kafka = createKafka({
+      brokers: infra.KAFKA_BROKERS.split(','),
+      clientId: 'int-downlink',
+    });
+    const producer = kafka.producer();
+    await producer.connect();
+    const outbound = async (message: EsipaOutboundRecord['message'], expiresAt?: number) => {
+      const record: EsipaOutboundRecord = {
+        eventId: randomUUID(),
+        type: 'esipa.outbound',
+        at: new Date().toISOString(),
+        meterId: id,
+        message,
+        ...(expiresAt ? { expiresAt: new Date(expiresAt).toISOString() } : {}),
+      };
+      await producer.send({
+        topic: TOPICS.esipaOutbound.name,
+        messages: [{ key: id, value: JSON.stringify(record) }],
+      });
+    };
+    try {
+      const expiresAt = Date.now() + 3_000;
+      await outbound({ type: 'eimAcknowledgements', seqNumbers: [777] }, expiresAt);
+      await eventually(
+        async () =>
+          (await readMetric(ingestion, 'downlink_delivered_total')) === deliveredBefore + 1,
+        { what: 'the expiring message handed to the broker while it was still valid' },
+      );
+      // What is tested is the passing of time itself: wait until the expiry is behind us.
+      await eventually(() => Date.now() > expiresAt + 1_000, {
+        timeoutMs: 10_000,
+        what: 'the expiry to pass',
+      });
+      await outbound({ type: 'eimAcknowledgements', seqNumbers: [778] });
+      await eventually(
+        async () =>
+          (await readMetric(ingestion, 'downlink_delivered_total')) === deliveredBefore + 2,
+        { what: 'the lasting message handed to the broker' },
+      );
+    } finally {
+      await producer.disconnect();
+    }
+    const received: number[][] = [];
+    // The session's queue arrives right behind the CONNACK: listen before connecting.
+    client = mqtt.connect(infra.MQTT_URL, {
+      clientId: id,
+      username: id,
+      password: meter!.line.mqttPassword,
+      protocolVersion: 5,
+      clean: false,
+      properties: { sessionExpiryInterval: 3600 },
+      reconnectPeriod: 0,
+    });
+    client.on('message', (_topic, payload) => {
+      const body = JSON.parse(payload.toString()) as { seqNumbers?: number[] };
+      if (body.seqNumbers) received.push(body.seqNumbers);
+    });
+    await eventually(() => received.some((s) => s.includes(778)), {
+      timeoutMs: 20_000,
+      what: 'the lasting message delivered from the session',
+    });
+    expect(received).toEqual([[778]]);
   });
 });

@@ -20,7 +20,8 @@ export class DownlinkService {
   constructor(private readonly mqtt: UplinkConsumer) {}
 
   async deliver(record: EsipaOutboundRecord): Promise<void> {
-    if (record.expiresAt && Date.parse(record.expiresAt) < Date.now()) {
+    const expiresAt = record.expiresAt ? Date.parse(record.expiresAt) : undefined;
+    if (expiresAt !== undefined && expiresAt < Date.now()) {
       expired.inc();
       this.log.info(
         { meterId: record.meterId, type: record.message.type },
@@ -28,7 +29,13 @@ export class DownlinkService {
       );
       return;
     }
-    await this.mqtt.publish(downlinkEsipaTopic(record.meterId), JSON.stringify(record.message));
+    // The broker drops the copy it keeps for a sleeping meter once the eIM has given up on it
+    // (MQTT 5 Message Expiry), so the meter does not run a package whose swap already expired.
+    await this.mqtt.publish(
+      downlinkEsipaTopic(record.meterId),
+      JSON.stringify(record.message),
+      expiresAt !== undefined ? { expiryIntervalS: (expiresAt - Date.now()) / 1000 } : {},
+    );
     delivered.inc({ type: record.message.type });
   }
 }

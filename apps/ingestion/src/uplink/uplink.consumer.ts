@@ -159,11 +159,15 @@ export class UplinkConsumer {
   }
 
   /** Publishes a downlink message at QoS 1 on the first live connection. */
-  async publish(topic: string, payload: string): Promise<void> {
+  async publish(
+    topic: string,
+    payload: string,
+    options: { expiryIntervalS?: number } = {},
+  ): Promise<void> {
     const session = this.sessions.find((s) => s.isConnected());
     if (!session) throw new TransientError('no MQTT connection for downlink');
     try {
-      await session.publish(topic, payload);
+      await session.publish(topic, payload, options);
     } catch (error) {
       if (error instanceof MqttUnavailableError)
         throw new TransientError(error.message, { cause: error });

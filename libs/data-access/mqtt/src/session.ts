@@ -68,6 +68,8 @@ interface AckSlot {
 interface OutgoingPublish {
   topic: string;
   payload: Buffer;
+  /** MQTT 5 Message Expiry Interval: the broker discards the message once it is this old. */
+  expiryIntervalS?: number;
   resolve: () => void;
   reject: (error: Error) => void;
   messageId?: number;
@@ -162,12 +164,24 @@ export class MqttSession extends EventEmitter {
   }
 
   /** Publishes at QoS 1 and resolves on the broker's PUBACK. */
-  publish(topic: string, payload: Buffer | string): Promise<void> {
+  publish(
+    topic: string,
+    payload: Buffer | string,
+    options: { expiryIntervalS?: number } = {},
+  ): Promise<void> {
     if (this.stopping) return Promise.reject(new MqttUnavailableError('session stopped'));
     if (!this.connected) return Promise.reject(new MqttUnavailableError('not connected'));
     return new Promise<void>((resolve, reject) => {
       const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
-      this.outgoingQueue.push({ topic, payload: body, resolve, reject });
+      this.outgoingQueue.push({
+        topic,
+        payload: body,
+        resolve,
+        reject,
+        ...(options.expiryIntervalS !== undefined
+          ? { expiryIntervalS: Math.max(1, Math.ceil(options.expiryIntervalS)) }
+          : {}),
+      });
       this.drainOutgoing();
     });
   }
@@ -471,6 +485,9 @@ export class MqttSession extends EventEmitter {
           dup: false,
           retain: false,
           messageId: next.messageId,
+          ...(next.expiryIntervalS !== undefined
+            ? { properties: { messageExpiryInterval: next.expiryIntervalS } }
+            : {}),
         }),
       );
     }
