@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { baseConfigShape, env, loadConfig } from '@meterlink/config';
 import { DEFAULT_SMDP_URL_TEMPLATE } from '@meterlink/contracts';
+import { smdpCapacityByCarrierSchema } from './smdp/smdp-capacity';
 
 export const orchestratorConfigSchema = z.object({
   ...baseConfigShape,
@@ -34,8 +35,10 @@ export const orchestratorConfigSchema = z.object({
   SMDP_TIMEOUT_MS: env.int(10_000, 100),
   /** How long ES2+ may keep failing transiently (retried with backoff) before the swap fails. */
   SMDP_ORDER_TIMEOUT_S: env.int(3600, 1),
-  /** SM-DP+ capacity per carrier: download orders per minute. */
+  /** SM-DP+ capacity of a carrier: download orders per minute, unless it has its own below. */
   SMDP_ORDERS_PER_MIN: env.int(600, 1),
+  /** Carriers whose SM-DP+ capacity differs: `carrier-a:300,carrier-b:1200`. */
+  SMDP_ORDERS_PER_MIN_BY_CARRIER: smdpCapacityByCarrierSchema,
   /** After the meter's next expected poll, how long it may take to report its download. */
   DOWNLOAD_TIMEOUT_S: env.int(900, 1),
   /**

@@ -39,6 +39,7 @@ import {
   typicalMonthlyBytes,
 } from './policy/target';
 import { redact, retryDelayMs, type Es2Outcome, type SmdpClient } from './smdp/smdp.client';
+import { ordersPerMinute } from './smdp/smdp-capacity';
 import { SwapsRepository, type InventoryRow, type SwapRow } from './swaps.repository';
 
 const decisions = counter('orchestrator_swap_decisions_total', 'Swap decisions', ['outcome']);
@@ -598,7 +599,13 @@ export class SwapSagaService {
   private async takeOrderToken(claimed: SwapRow): Promise<boolean> {
     return this.tx(async (client) => {
       const carrierId = claimed.to_carrier_id;
-      const config = rateLimit(this.config.SMDP_ORDERS_PER_MIN);
+      const config = rateLimit(
+        ordersPerMinute(
+          carrierId,
+          this.config.SMDP_ORDERS_PER_MIN_BY_CARRIER,
+          this.config.SMDP_ORDERS_PER_MIN,
+        ),
+      );
       const now = Date.now();
       await client.query(
         `INSERT INTO orchestrator.smdp_buckets (carrier_id, tokens, updated_at) VALUES ($1, $2, $3)
