@@ -4,7 +4,8 @@ import { TOPICS, type MeterReadingRecord } from '@meterlink/contracts';
 import type { ConsumedBatch, ConsumedRecord } from '@meterlink/kafka';
 import { counter } from '@meterlink/observability';
 import { LedgerBatch } from '../ledger-batch';
-import { asciiTextArray, int8Array } from './binary-arrays';
+import { COPY_READINGS_SQL, asciiTextArray, int8Array, readingsCopyData } from './binary-arrays';
+import { copyIn } from './copy-in';
 import { ReadingColumns } from './reading-columns';
 import { readingMarks } from './reading-marks';
 import { timestamptzArrayOfMicros } from './timestamptz-array';
@@ -92,23 +93,19 @@ export const STORE_READINGS_SQL = storeReadingsSql(
 const UNIQUE_VIOLATION = '23505';
 
 /**
- * The first try of a batch whose instants are all exact (binary): the readings without ON
- * CONFLICT, so that when it succeeds every reading was inserted and billing computed the marks
- * itself (readingMarks: the same marks as the CTEs above, from the batch's rows rather than from
+ * The marks of a batch that COPY stored whole (every reading inserted), computed by billing
+ * (readingMarks: the same marks as the CTEs above, from the batch's rows rather than from
  * RETURNING rows aggregated here). A boundary candidate checks the rated month first, then the
  * stored readings: none of the batch's own lies in its range (each range stops at the group's
- * first or last reading), so the statement's snapshot, taken before its insert, sees the same.
+ * first or last reading), so running after the COPY sees what the CTEs' snapshot saw.
  */
-export const STORE_NEW_READINGS_MARKED_SQL = `
-WITH ins AS (
-  INSERT INTO billing.readings (meter_id, register, at, value, kind, seq, received_at)
-  SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[], $5::text[], $6::bigint[], $7::timestamptz[])
-), marks AS (
+export const STORE_MARKS_SQL = `
+WITH marks AS (
   SELECT meter_id, period, readings, late_readings, 0 AS boundary
-  FROM unnest($8::text[], $9::text[], $10::int[], $11::int[]) AS m(meter_id, period, readings, late_readings)
+  FROM unnest($1::text[], $2::text[], $3::int[], $4::int[]) AS m(meter_id, period, readings, late_readings)
   UNION ALL
   SELECT b.meter_id, b.period, 0, 0, 1
-  FROM unnest($12::text[], $13::text[], $14::text[], $15::timestamptz[], $16::timestamptz[]) AS b(meter_id, register, period, lo, hi)
+  FROM unnest($5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::timestamptz[]) AS b(meter_id, register, period, lo, hi)
   WHERE EXISTS (SELECT 1 FROM billing.rated_periods rp WHERE rp.meter_id = b.meter_id AND rp.period = b.period)
     AND NOT EXISTS (SELECT 1 FROM billing.readings r WHERE r.meter_id = b.meter_id AND r.register = b.register
                     AND r.at >= b.lo AND r.at < b.hi)
@@ -192,9 +189,10 @@ export class RecordReadingsConsumer {
         let stored: number;
         try {
           if (marked) {
+            // COPY (binary): no array to unnest, rows inserted in bulk; then the marks.
+            stored = await copyIn(client, COPY_READINGS_SQL, readingsCopyData(cols, order));
             const { marks: m, boundaries: b } = marked;
-            await client.query(STORE_NEW_READINGS_MARKED_SQL, [
-              ...params(),
+            await client.query(STORE_MARKS_SQL, [
               asciiTextArray(m.meterId),
               asciiTextArray(m.period),
               numbers(m.readings),
@@ -205,7 +203,6 @@ export class RecordReadingsConsumer {
               timestamptzArrayOfMicros(b.loUs),
               timestamptzArrayOfMicros(b.hiUs),
             ]);
-            stored = order.length;
           } else {
             const { rows } = await client.query<{ stored: number }>(
               STORE_NEW_READINGS_SQL,
