@@ -22,26 +22,44 @@ export class LedgerBatch {
     batch: ConsumedBatch<T>,
     write: (client: PoolClient, records: ConsumedRecord<T>[]) => Promise<void>,
   ): Promise<void> {
+    const { records } = batch;
+    await this.applyRows(
+      batch.topic,
+      batch.partition,
+      records.length,
+      (i) => records[i]!.offset,
+      (client, from) => write(client, from === 0 ? records : records.slice(from)),
+    );
+  }
+
+  /**
+   * The same for a batch kept as rows of its own: `offsetOf(i)` is row i's offset (ascending);
+   * `write` gets the first row not applied yet and stores the rows from there.
+   */
+  async applyRows(
+    topic: string,
+    partition: number,
+    n: number,
+    offsetOf: (i: number) => string,
+    write: (client: PoolClient, from: number) => Promise<void>,
+  ): Promise<void> {
     await withTransaction(this.pool, async (client) => {
       const { rows } = await client.query<{ next_offset: string }>(
         'SELECT next_offset FROM billing.consumed_offsets WHERE consumer = $1 AND topic = $2 AND partition = $3 FOR UPDATE',
-        [BILLING_CONSUMER, batch.topic, batch.partition],
+        [BILLING_CONSUMER, topic, partition],
       );
       const applied = rows[0] ? BigInt(rows[0].next_offset) : -1n;
       // Offsets ascend within a batch: when its first record is fresh, all are (the usual case,
       // which spares a BigInt per record).
-      const first = batch.records[0];
-      const fresh =
-        first !== undefined && BigInt(first.offset) >= applied
-          ? batch.records
-          : batch.records.filter((r) => BigInt(r.offset) >= applied);
-      if (fresh.length === 0) return;
-      await write(client, fresh);
-      const next = (BigInt(fresh.at(-1)!.offset) + 1n).toString();
+      let from = 0;
+      while (from < n && BigInt(offsetOf(from)) < applied) from++;
+      if (from === n) return;
+      await write(client, from);
+      const next = (BigInt(offsetOf(n - 1)) + 1n).toString();
       await client.query(
         `INSERT INTO billing.consumed_offsets (consumer, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
          ON CONFLICT (consumer, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset`,
-        [BILLING_CONSUMER, batch.topic, batch.partition, next],
+        [BILLING_CONSUMER, topic, partition, next],
       );
     });
   }

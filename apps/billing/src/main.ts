@@ -3,6 +3,7 @@ import { KafkaBatchTransport, kafkaClient, kafkaClientsOnce } from '@meterlink/k
 import { main, runService } from '@meterlink/service-kit';
 import { loadBillingConfig, type BillingConfig } from './config';
 import { BillingModule } from './app.module';
+import { readingColumnDecoder } from './record-readings/reading-decoder';
 import { readingFastPath } from './record-readings/reading-fast-path';
 
 const kafkaParts = kafkaClientsOnce(
@@ -30,6 +31,8 @@ main(() =>
         maxBytesPerPartition: config.BILLING_FETCH_BYTES_PER_PARTITION,
         deadLetterProducer: kafkaParts(config).producer,
         fastPaths: { [TOPICS.meterReadings.name]: readingFastPath },
+        // Readings go straight into the ledger statement's columns (no record object each).
+        columns: { [TOPICS.meterReadings.name]: readingColumnDecoder },
       }),
   }),
 );

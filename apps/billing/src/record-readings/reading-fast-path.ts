@@ -40,7 +40,7 @@ const KINDS = new Set<unknown>(meterKindSchema.options);
 const REGISTERS = new Set<unknown>(registerSchema.options);
 
 /** The schema still has exactly these fields; if a contract change adds one, all goes to zod. */
-const SHAPE_MATCHES = (() => {
+export const READING_SHAPE_MATCHES = (() => {
   const keys = Object.keys(meterReadingRecordSchema.shape);
   return keys.length === FIELDS.length && FIELDS.every((f) => keys.includes(f));
 })();
@@ -51,7 +51,7 @@ const isEnvelopeId = (v: unknown): boolean =>
   v === undefined || (typeof v === 'string' && v.length >= 1 && v.length <= 128);
 
 export const readingFastPath: FastPath = (json) => {
-  if (!SHAPE_MATCHES || typeof json !== 'object' || json === null || Array.isArray(json))
+  if (!READING_SHAPE_MATCHES || typeof json !== 'object' || json === null || Array.isArray(json))
     return false;
   const r = json as Record<string, unknown>;
   // Own enumerable keys: each must be a field (zod would strip any other, changing the value).

@@ -36,6 +36,16 @@ export function timestamptzArray(
     }
     micros[i] = us;
   }
+  return timestamptzArrayOfMicros(micros, order);
+}
+
+/** The same from microseconds since 2000-01-01Z (whole numbers, |v| < 2^53). */
+export function timestamptzArrayOfMicros(
+  micros: ArrayLike<number>,
+  /** Which of micros goes at each position (default: as they are). */
+  order?: Uint32Array,
+): Buffer {
+  const n = order ? order.length : micros.length;
   // Header: dimensions, has-nulls flag, element type, then length and lower bound of the one
   // dimension; each element: its length (8) and the int64 microseconds.
   const out = Buffer.allocUnsafe(20 + 12 * n);

@@ -26,6 +26,12 @@ export interface ConsumedBatch<T = unknown> {
   topic: string;
   partition: number;
   records: ConsumedRecord<T>[];
+  /**
+   * With a column decoder for the topic (BatchConsumerOptions.columns): the accepted records in
+   * the decoder's columns, offset order. `records` is then built on first use only (the same
+   * records as without the decoder).
+   */
+  columns?: unknown;
 }
 
 export type BatchHandler = (batch: ConsumedBatch) => Promise<void>;
@@ -52,10 +58,29 @@ export interface BatchConsumerOptions {
    * detail are the schema's. For hot topics, where zod's per-record cost counts.
    */
   fastPaths?: Readonly<Record<string, FastPath>>;
+  /**
+   * Per topic, a decoder that takes each record straight into columns of its own (the handler's
+   * `batch.columns`) instead of a ConsumedRecord with a parsed value per record. `addRaw` must
+   * take a record only when the topic's schema certainly accepts its JSON and returns it
+   * unchanged; any other record (false) is decoded as without the decoder (JSON, fast path,
+   * schema): rejected ones are dead-lettered with the same reason and detail, accepted ones are
+   * passed to `add`. For hot topics whose handler needs neither headers nor keys.
+   */
+  columns?: Readonly<Record<string, ColumnDecoder>>;
 }
 
 /** See BatchConsumerOptions.fastPaths. */
 export type FastPath = (json: unknown) => boolean;
+
+/** See BatchConsumerOptions.columns. */
+export interface ColumnDecoder<C = unknown> {
+  /** A batch's empty columns. */
+  create(): C;
+  /** Takes the record in when it is what the schema accepts unchanged; false: not taken. */
+  addRaw(columns: C, value: Buffer, offset: string): boolean;
+  /** Takes in a record the schema accepted. */
+  add(columns: C, value: unknown, offset: string): void;
+}
 
 const consumed = counter('kafka_consumed_total', 'Records consumed', ['group', 'topic']);
 const deadLettered = counter('kafka_dead_lettered_total', 'Records sent to deadletter.v1', [
@@ -208,25 +233,50 @@ export class BatchConsumer {
         const group = this.options.groupId;
         const def = this.topicDefs.get(batch.topic)!;
         const fastPath = this.options.fastPaths?.[batch.topic];
-        const decoded: ConsumedRecord<unknown>[] = [];
+        const columnDecoder = this.options.columns?.[batch.topic];
         const rejected: {
           message: KafkaMessage;
           reason: DeadLetterRecord['reason'];
           detail: string;
         }[] = [];
-        for (const message of batch.messages) {
-          const result = decodeMessage(def, message, batch.topic, batch.partition, fastPath);
-          if (result.ok) decoded.push(result.record);
-          else rejected.push({ message, reason: result.reason, detail: result.detail });
+        let consumedBatch: ConsumedBatch | undefined;
+        if (columnDecoder) {
+          const columns = columnDecoder.create();
+          const accepted: KafkaMessage[] = [];
+          for (const message of batch.messages) {
+            if (message.value && columnDecoder.addRaw(columns, message.value, message.offset)) {
+              accepted.push(message);
+              continue;
+            }
+            const result = decodeMessage(def, message, batch.topic, batch.partition, fastPath);
+            if (result.ok) {
+              columnDecoder.add(columns, result.record.value, message.offset);
+              accepted.push(message);
+            } else rejected.push({ message, reason: result.reason, detail: result.detail });
+          }
+          if (accepted.length > 0)
+            consumedBatch = lazyRecords(batch.topic, batch.partition, columns, () =>
+              accepted.map((message) => {
+                const result = decodeMessage(def, message, batch.topic, batch.partition, fastPath);
+                // Accepted above, and decoding is deterministic.
+                if (!result.ok) throw new Error(`record ${message.offset} no longer decodes`);
+                return result.record;
+              }),
+            );
+        } else {
+          const decoded: ConsumedRecord<unknown>[] = [];
+          for (const message of batch.messages) {
+            const result = decodeMessage(def, message, batch.topic, batch.partition, fastPath);
+            if (result.ok) decoded.push(result.record);
+            else rejected.push({ message, reason: result.reason, detail: result.detail });
+          }
+          if (decoded.length > 0)
+            consumedBatch = { topic: batch.topic, partition: batch.partition, records: decoded };
         }
         consumed.inc({ group, topic: batch.topic }, batch.messages.length);
         if (rejected.length > 0) await this.deadLetter(batch.topic, batch.partition, rejected);
-        if (decoded.length > 0) {
-          await this.handleWithRetry(
-            { topic: batch.topic, partition: batch.partition, records: decoded },
-            heartbeat,
-            () => isRunning() && !isStale(),
-          );
+        if (consumedBatch) {
+          await this.handleWithRetry(consumedBatch, heartbeat, () => isRunning() && !isStale());
         }
         if (!isRunning() || isStale()) return;
         const last = batch.messages.at(-1);
@@ -386,6 +436,24 @@ export class BatchConsumer {
     await this.consumer.disconnect();
     this.running = false;
   }
+}
+
+/** A batch with columns whose records are decoded when first asked for (poison isolation). */
+function lazyRecords(
+  topic: string,
+  partition: number,
+  columns: unknown,
+  decode: () => ConsumedRecord<unknown>[],
+): ConsumedBatch {
+  let records: ConsumedRecord<unknown>[] | undefined;
+  return {
+    topic,
+    partition,
+    columns,
+    get records(): ConsumedRecord<unknown>[] {
+      return (records ??= decode());
+    },
+  };
 }
 
 type DecodeResult =

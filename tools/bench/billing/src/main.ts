@@ -63,17 +63,39 @@ function processSeconds(pid: number | undefined): number {
     return 0;
   }
 }
-/** CPU seconds of every postgres process (the server and its backends). */
-function postgresSeconds(): number {
-  let total = 0;
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres')
-        total += processSeconds(Number(pid));
-    } catch {
-      // gone meanwhile
-    }
+/** CPU seconds of a process's waited-for children (ended backends, for the postmaster). */
+function childrenSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS;
+  } catch {
+    return 0;
   }
+}
+function parentPid(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+/**
+ * CPU seconds of this stack's PostgreSQL: its postmaster (found as the parent of a process that
+ * pg_stat_activity lists), its live children, and the children that ended (the postmaster's
+ * waited-for children's time), so that neither another PostgreSQL on the box nor a backend that
+ * ended meanwhile skews the figure.
+ */
+async function postgresSeconds(pool: Pool): Promise<number> {
+  const { rows } = await pool.query<{ pid: number }>(
+    'SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid() LIMIT 1',
+  );
+  const postmaster = parentPid(rows[0]?.pid ?? 0);
+  if (postmaster === undefined) return 0;
+  let total = processSeconds(postmaster) + childrenSeconds(postmaster);
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p)))
+    if (parentPid(Number(pid)) === postmaster) total += processSeconds(Number(pid));
   return total;
 }
 function machineBusySeconds(): number {
@@ -374,7 +396,7 @@ async function main(): Promise<void> {
   log(`billing starts on a backlog of ${backlog} readings`);
   const load1 = round(loadavg()[0]!, 2);
   const t0 = Date.now();
-  const cpu0 = { pg: postgresSeconds(), machine: machineBusySeconds() };
+  const cpu0 = { pg: await postgresSeconds(pool), machine: machineBusySeconds() };
   const nodeArgs = [
     ...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
     ...(values['semi-space'] ? [`--max-semi-space-size=${values['semi-space']}`] : []),
@@ -415,7 +437,7 @@ async function main(): Promise<void> {
   const ratedS = (Date.now() - t0) / 1000;
   const cpu = {
     billing: replicas.reduce((sum, r) => sum + processSeconds(r.pid), 0),
-    postgres: postgresSeconds() - cpu0.pg,
+    postgres: (await postgresSeconds(pool)) - cpu0.pg,
     machine: machineBusySeconds() - cpu0.machine,
   };
   const { rows: lines } = await pool.query<{ n: number; total: string; meters: number }>(
