@@ -42,9 +42,17 @@ export function asciiTextArray(items: readonly string[], order?: Uint32Array): B
 
 /** An int8[] of safe integers, items[order[k]] at position k. */
 export function int8Array(items: ArrayLike<number>, order?: Uint32Array): Buffer {
+  return int64Array(INT8_OID, items, order);
+}
+
+/**
+ * An array of 8-byte integer elements (int8, or timestamptz as microseconds since 2000-01-01Z)
+ * from safe integers, items[order[k]] at position k.
+ */
+export function int64Array(oid: number, items: ArrayLike<number>, order?: Uint32Array): Buffer {
   const n = order ? order.length : items.length;
   const out = Buffer.allocUnsafe(20 + 12 * n);
-  let at = header(out, INT8_OID, n);
+  let at = header(out, oid, n);
   for (let k = 0; k < n; k++) {
     const v = items[order ? order[k]! : k]!;
     const high = Math.floor(v / TWO_32);

@@ -1,7 +1,7 @@
 import { meterKindSchema, registerSchema } from '@meterlink/contracts';
 import type { ColumnDecoder } from '@meterlink/kafka';
 import { PG_EPOCH_MS, ReadingColumns } from './reading-columns';
-import { READING_SHAPE_MATCHES } from './reading-fast-path';
+import { READING_FIELDS, READING_SHAPE_MATCHES } from './reading-fast-path';
 
 /**
  * meter.readings.v1 straight from the record's bytes into the ledger statement's columns, without
@@ -24,20 +24,7 @@ const BACKSLASH = 0x5c;
 const ascii = (s: string): number[] => Array.from(s, (c) => c.charCodeAt(0));
 
 /** The record's fields, numbered (bit `1 << n` in a record's seen fields). */
-const FIELD_NAMES = [
-  'eventId',
-  'type',
-  'at',
-  'correlationId',
-  'causationId',
-  'meterId',
-  'kind',
-  'register',
-  'value',
-  'seq',
-  'receivedAt',
-  'sentAt',
-] as const;
+const FIELD_NAMES = READING_FIELDS;
 const Field = Object.fromEntries(FIELD_NAMES.map((name, n) => [name, n])) as Readonly<
   Record<(typeof FIELD_NAMES)[number], number>
 >;

@@ -15,7 +15,8 @@ import type { FastPath } from '@meterlink/kafka';
  * schema, so a malformed reading is rejected exactly as before (see reading-fast-path.spec.ts,
  * which compares the two).
  */
-const FIELDS = [
+/** The keys of a meter.readings.v1 record, in the order the contract lists them. */
+export const READING_FIELDS = [
   'eventId',
   'type',
   'at',
@@ -29,9 +30,9 @@ const FIELDS = [
   'receivedAt',
   'sentAt',
 ] as const;
-const KNOWN = new Set<string>(FIELDS);
+const KNOWN = new Set<string>(READING_FIELDS);
 const OPTIONAL = new Set<string>(['correlationId', 'causationId']);
-const REQUIRED = FIELDS.length - OPTIONAL.size;
+const REQUIRED = READING_FIELDS.length - OPTIONAL.size;
 
 // The schema's own patterns: zod's uuid and offset-datetime expressions, the contract's meter id.
 const UUID = z.regexes.uuid();
@@ -42,7 +43,7 @@ const REGISTERS = new Set<unknown>(registerSchema.options);
 /** The schema still has exactly these fields; if a contract change adds one, all goes to zod. */
 export const READING_SHAPE_MATCHES = (() => {
   const keys = Object.keys(meterReadingRecordSchema.shape);
-  return keys.length === FIELDS.length && FIELDS.every((f) => keys.includes(f));
+  return keys.length === READING_FIELDS.length && READING_FIELDS.every((f) => keys.includes(f));
 })();
 
 const isUint = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;

@@ -1,3 +1,6 @@
+import { int64Array } from './binary-arrays';
+import { PG_EPOCH_MS } from './reading-columns';
+
 /**
  * A timestamptz[] in PostgreSQL's binary format (a Buffer, which node-postgres sends as a binary
  * parameter), for ISO instants whose value in milliseconds is exact. Parsing timestamps from
@@ -10,9 +13,6 @@
  */
 const EXACT_ISO = /^(?:19|2[01])\d\d-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,3})?(?:Z|[+-]\d\d:\d\d)$/;
 const TIMESTAMPTZ_OID = 1184;
-/** PostgreSQL counts microseconds from 2000-01-01T00:00:00Z. */
-const PG_EPOCH_MS = Date.UTC(2000, 0, 1);
-const TWO_32 = 2 ** 32;
 
 export function timestamptzArray(
   isos: readonly string[],
@@ -45,23 +45,5 @@ export function timestamptzArrayOfMicros(
   /** Which of micros goes at each position (default: as they are). */
   order?: Uint32Array,
 ): Buffer {
-  const n = order ? order.length : micros.length;
-  // Header: dimensions, has-nulls flag, element type, then length and lower bound of the one
-  // dimension; each element: its length (8) and the int64 microseconds.
-  const out = Buffer.allocUnsafe(20 + 12 * n);
-  out.writeInt32BE(1, 0);
-  out.writeInt32BE(0, 4);
-  out.writeUInt32BE(TIMESTAMPTZ_OID, 8);
-  out.writeInt32BE(n, 12);
-  out.writeInt32BE(1, 16);
-  let at = 20;
-  for (let k = 0; k < n; k++) {
-    const v = micros[order ? order[k]! : k]!;
-    const high = Math.floor(v / TWO_32);
-    out.writeInt32BE(8, at);
-    out.writeInt32BE(high, at + 4);
-    out.writeUInt32BE(v - high * TWO_32, at + 8);
-    at += 12;
-  }
-  return out;
+  return int64Array(TIMESTAMPTZ_OID, micros, order);
 }
