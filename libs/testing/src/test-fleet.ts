@@ -106,3 +106,32 @@ export function telemetryMessage(
     usage: { bytesUp: 300, bytesDown: 40 },
   };
 }
+
+/**
+ * One fixed, valid telemetry message (device-interface §2) for unit tests that compare encoders
+ * and validators byte for byte: the same values every run, a fresh object every call.
+ */
+export function sampleTelemetry(): Record<string, unknown> & {
+  readings: Record<string, unknown>[];
+  radio: Record<string, unknown>;
+  usage: Record<string, unknown>;
+} {
+  return {
+    v: 1,
+    seq: 1764547200123,
+    sentAt: '2026-11-01T00:15:01.000Z',
+    kind: 'electricity',
+    readings: [{ at: '2026-11-01T00:15:00.000Z', register: 'energy_import_wh', value: 1_000_050 }],
+    radio: {
+      rat: 'nbiot',
+      iccid: '8944100000000000017',
+      plmn: '23415',
+      cellId: '1A2B3C',
+      rsrp: -95,
+      rsrq: -10,
+      sinr: 5,
+      attachFailures: 0,
+    },
+    usage: { bytesUp: 420, bytesDown: 96 },
+  };
+}

@@ -1,24 +1,8 @@
 import { telemetryMessageSchema } from '@meterlink/contracts';
 import { conformingTelemetry } from './telemetry-fast-path';
+import { sampleTelemetry } from '@meterlink/testing';
 
-const valid = {
-  v: 1,
-  seq: 1764547200123,
-  sentAt: '2026-11-01T00:15:01.000Z',
-  kind: 'electricity',
-  readings: [{ at: '2026-11-01T00:15:00.000Z', register: 'energy_import_wh', value: 1_000_050 }],
-  radio: {
-    rat: 'nbiot',
-    iccid: '8944100000000000017',
-    plmn: '23415',
-    cellId: '1A2B3C',
-    rsrp: -95,
-    rsrq: -10,
-    sinr: 5,
-    attachFailures: 0,
-  },
-  usage: { bytesUp: 420, bytesDown: 96 },
-};
+const valid = sampleTelemetry();
 
 const DATETIMES = [
   undefined,

@@ -8,6 +8,7 @@ import {
 } from '@meterlink/contracts';
 import { jsonRecord, type OutgoingRecord } from '@meterlink/kafka';
 import { uplinkRecords, type UplinkContext } from './uplink-records';
+import { sampleTelemetry } from '@meterlink/testing';
 
 /** The records as they were built before the JSON was written directly: objects + JSON.stringify. */
 function reference(m: TelemetryMessage, ctx: UplinkContext): OutgoingRecord[] {
@@ -53,24 +54,7 @@ function reference(m: TelemetryMessage, ctx: UplinkContext): OutgoingRecord[] {
   return [...readings, jsonRecord(TOPICS.meterConnectivity, meterId, connectivity)];
 }
 
-const base = {
-  v: 1,
-  seq: 1764547200123,
-  sentAt: '2026-11-01T00:15:01.000Z',
-  kind: 'electricity',
-  readings: [{ at: '2026-11-01T00:15:00.000Z', register: 'energy_import_wh', value: 1_000_050 }],
-  radio: {
-    rat: 'nbiot',
-    iccid: '8944100000000000017',
-    plmn: '23415',
-    cellId: '1A2B3C',
-    rsrp: -95,
-    rsrq: -10,
-    sinr: 5,
-    attachFailures: 0,
-  },
-  usage: { bytesUp: 420, bytesDown: 96 },
-};
+const base = sampleTelemetry();
 
 const VARIANTS: unknown[] = [
   base,
