@@ -27,6 +27,7 @@ import {
   connectivityRecord,
   fixtureMeters,
   hourlyReadings,
+  readingRecord,
   meterRecord,
   produce,
   registerValue,
@@ -583,6 +584,17 @@ describe('billing over Kafka and PostgreSQL', () => {
         r.topic !== TOPICS.meterReadings ||
         Date.parse((r.value as { at: string }).at) < monthEnd - 15 * HOUR,
     );
+    // One reading again on the 5th of the third month: the silent month lies between two readings.
+    const lastValue = Math.max(
+      ...input
+        .filter((r) => r.topic === TOPICS.meterReadings)
+        .map((r) => (r.value as { value: number }).value),
+    );
+    input.push({
+      topic: TOPICS.meterReadings,
+      key: meter.meterId,
+      value: readingRecord(meter.meterId, startOf(last) + 4 * DAY, lastValue + 120_000),
+    });
     await produce(producer, input);
     await settled(kafka, pool, [meter.meterId]);
 
@@ -610,6 +622,13 @@ describe('billing over Kafka and PostgreSQL', () => {
         revision: 1,
       }),
     ]);
+    // Its consumption is interpolated between the readings either side of it, as an estimate.
+    const consumption = (
+      await get<Statement>(`/v1/statements/meters/${meter.meterId}/${silent}`)
+    ).lines.filter((l) => l.type === 'consumption' && l.band !== 'standing');
+    expect(consumption.length).toBeGreaterThan(0);
+    expect(consumption.every((l) => l.estimated)).toBe(true);
+    expect(consumption.reduce((sum, l) => sum + l.quantity, 0)).toBeGreaterThan(0);
     expect(await close(last)).toMatchObject({ alreadyClosed: false, pendingRatings: 0 });
     expect(await subscription(last)).toEqual([
       expect.objectContaining({

@@ -4,7 +4,7 @@ import {
   type PeriodWindow,
   type RegisterReading,
 } from '@meterlink/billing-domain';
-import type { ProfileSwapRecord, Register } from '@meterlink/contracts';
+import { registerSchema, type ProfileSwapRecord, type Register } from '@meterlink/contracts';
 import type { PoolClient } from '@meterlink/postgres';
 import { inTurn } from './in-turn';
 
@@ -124,17 +124,28 @@ export async function loadRatingInputs(
         before: string | null;
         after: string | null;
       }>(
-        `SELECT p.meter_id, p.period, r.register, r.points,
+        // Every register the contract knows, probed by index: a month without a single reading
+        // of a register (a silence longer than the month) is still rated from the readings on
+        // either side of it, as an estimate, instead of getting no line.
+        `SELECT * FROM (
+         SELECT p.meter_id, p.period, r.register,
+         (SELECT string_agg((extract(epoch FROM x.at) * 1000)::bigint || ':' || x.value, ',' ORDER BY x.at)
+           FROM billing.readings x WHERE x.meter_id = p.meter_id AND x.register = r.register
+           AND x.at >= p.start_at AND x.at < p.end_at) AS points,
          (SELECT (extract(epoch FROM b.at) * 1000)::bigint || ':' || b.value FROM billing.readings b
            WHERE b.meter_id = p.meter_id AND b.register = r.register AND b.at < p.start_at ORDER BY b.at DESC LIMIT 1) AS before,
          (SELECT (extract(epoch FROM a.at) * 1000)::bigint || ':' || a.value FROM billing.readings a
            WHERE a.meter_id = p.meter_id AND a.register = r.register AND a.at >= p.end_at ORDER BY a.at LIMIT 1) AS after
        FROM ${PAIRS}
-       CROSS JOIN LATERAL (
-         SELECT x.register, string_agg((extract(epoch FROM x.at) * 1000)::bigint || ':' || x.value, ',' ORDER BY x.at) AS points
-         FROM billing.readings x WHERE x.meter_id = p.meter_id AND x.at >= p.start_at AND x.at < p.end_at
-         GROUP BY x.register) r`,
-        [ids, periods, local.map((w) => iso(w.startMs)), local.map((w) => iso(w.endMs))],
+       CROSS JOIN unnest($5::text[]) AS r(register)) q
+       WHERE q.points IS NOT NULL OR (q.before IS NOT NULL AND q.after IS NOT NULL)`,
+        [
+          ids,
+          periods,
+          local.map((w) => iso(w.startMs)),
+          local.map((w) => iso(w.endMs)),
+          registerSchema.options,
+        ],
       ),
     () =>
       client.query<{ meter_id: string; period: string; carrier_id: string | null; bytes: string }>(

@@ -313,6 +313,26 @@ describe('consumption rating', () => {
     expect(lines.every((l) => l.currency === 'GBP' && l.tariffId === 'residential-tou')).toBe(true);
   });
 
+  it('estimates a month without a single reading from the readings either side of it', () => {
+    // Silent from 28 Feb 00:00Z to 2 Apr 00:00Z (792 h) at 1,000 Wh an hour: the London month
+    // of March 2026 (743 h) is interpolated from the two, all of it an estimate.
+    const { lines } = rateConsumption({
+      meterId: 'EM-0000001',
+      period: '2026-03',
+      tariff: sampleTariff('flat'),
+      readings: {
+        energy_import_wh: [
+          { at: ms('2026-02-28T00:00:00Z'), value: 5_000 },
+          { at: ms('2026-04-02T00:00:00Z'), value: 5_000 + 792_000 },
+        ],
+      },
+      reportIntervalS: QUARTER_HOUR_S,
+    });
+    const consumption = lines.filter((l) => l.register === 'energy_import_wh');
+    expect(consumption.reduce((sum, l) => sum + l.quantity, 0)).toBe(743);
+    expect(consumption.every((l) => l.estimated && l.flags.includes('estimated'))).toBe(true);
+  });
+
   it('rates October 2026 (745 local hours, the autumn change) into band lines', () => {
     // 1,000 Wh per real hour. The London month is 30 Sep 23:00Z → 1 Nov 00:00Z: 745 h.
     // 1 Oct 2026 is a Thursday: 22 weekdays, 9 weekend days; 25 Oct has a second 01:00–02:00.
