@@ -135,3 +135,29 @@ export function sampleTelemetry(): Record<string, unknown> & {
     usage: { bytesUp: 420, bytesDown: 96 },
   };
 }
+
+/**
+ * Values for a contract date-time field that fast paths must judge exactly as zod does: valid
+ * instants of every accepted form and near misses (wrong types, impossible dates, bad offsets).
+ */
+export const DATETIME_VARIANTS: readonly unknown[] = [
+  undefined,
+  null,
+  1764547200000,
+  '',
+  '2026-11-01',
+  '2026-11-01T00:15:00Z',
+  '2026-11-01T00:15:00.123456Z',
+  '2026-11-01T00:15:00+01:00',
+  '2026-11-01T00:15:00+24:00',
+  '2026-11-01T00:15:00',
+  '2026-11-01 00:15:00Z',
+  '2026-11-31T00:15:00Z',
+  '2028-02-29T00:00:00Z',
+  '2026-02-29T00:00:00Z',
+  '2026-11-01T24:00:00Z',
+  '2026-11-01T00:15:60Z',
+  '2026-11-01T00:15:00.Z',
+  '2026-11-01T00:15:00z',
+  '2026-11-01T00:15:00Z\n',
+];

@@ -1,3 +1,4 @@
+import { DATETIME_VARIANTS } from '@meterlink/testing';
 /**
  * A well-formed meter.readings.v1 record and variants of each field around what the contract
  * schema allows, for the specs of the checks that stand in for the schema on the hot path.
@@ -31,27 +32,7 @@ export const READING_VARIANTS: Record<string, unknown[]> = {
     ' 0b8f0c3e-1a2b-4c3d-8e4f-5a6b7c8d9e0f',
   ],
   type: [undefined, 'meter.readings', 'meter.connectivity', '', null],
-  at: [
-    undefined,
-    null,
-    1764547200000,
-    '',
-    '2026-11-01',
-    '2026-11-01T00:15:00Z',
-    '2026-11-01T00:15:00.123456Z',
-    '2026-11-01T00:15:00+01:00',
-    '2026-11-01T00:15:00+24:00',
-    '2026-11-01T00:15:00',
-    '2026-11-01 00:15:00Z',
-    '2026-11-31T00:15:00Z',
-    '2028-02-29T00:00:00Z',
-    '2026-02-29T00:00:00Z',
-    '2026-11-01T24:00:00Z',
-    '2026-11-01T00:15:60Z',
-    '2026-11-01T00:15:00.Z',
-    '2026-11-01T00:15:00z',
-    '2026-11-01T00:15:00Z\n',
-  ],
+  at: [...DATETIME_VARIANTS],
   correlationId: [undefined, '', 'c', 'x'.repeat(128), 'x'.repeat(129), null, 7],
   causationId: [undefined, '', 'c', 'x'.repeat(128), 'x'.repeat(129), null, 7],
   meterId: [

@@ -1,30 +1,10 @@
 import { telemetryMessageSchema } from '@meterlink/contracts';
 import { conformingTelemetry } from './telemetry-fast-path';
-import { sampleTelemetry } from '@meterlink/testing';
+import { DATETIME_VARIANTS, sampleTelemetry } from '@meterlink/testing';
 
 const valid = sampleTelemetry();
 
-const DATETIMES = [
-  undefined,
-  null,
-  1764547200000,
-  '',
-  '2026-11-01',
-  '2026-11-01T00:15:00Z',
-  '2026-11-01T00:15:00.123456Z',
-  '2026-11-01T00:15:00+01:00',
-  '2026-11-01T00:15:00+24:00',
-  '2026-11-01T00:15:00',
-  '2026-11-01 00:15:00Z',
-  '2026-11-31T00:15:00Z',
-  '2028-02-29T00:00:00Z',
-  '2026-02-29T00:00:00Z',
-  '2026-11-01T24:00:00Z',
-  '2026-11-01T00:15:60Z',
-  '2026-11-01T00:15:00.Z',
-  '2026-11-01T00:15:00z',
-  '2026-11-01T00:15:00Z\n',
-];
+const DATETIMES = [...DATETIME_VARIANTS];
 const UINTS = [undefined, null, 0, 1, -1, 1.5, -0, '1', 2 ** 53 - 1, 2 ** 53, 1e300, true];
 const NULLABLE_NUMBERS = [undefined, null, 0, -95.5, 1e300, '1', true, {}];
 
