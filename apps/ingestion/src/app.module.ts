@@ -86,7 +86,12 @@ export class IngestionModule {
           provide: DedupeRepository,
           inject: [REDIS],
           useFactory: (redis: Redis) =>
-            new DedupeRepository(redis, config.INGESTION_DEDUPE_BATCH_SCRIPTS),
+            new DedupeRepository(
+              redis,
+              config.INGESTION_REPLICA_ID,
+              config.INGESTION_DEDUPE_CLAIM_MS,
+              config.INGESTION_DEDUPE_BATCH_SCRIPTS,
+            ),
         },
         UplinkService,
         UplinkConsumer,

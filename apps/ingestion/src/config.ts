@@ -44,6 +44,11 @@ export const ingestionConfigSchema = z.object({
    * on the same partition (javaCompatiblePartition), so switching never reorders a meter.
    */
   KAFKA_PRODUCER_CLIENT: z.enum(['kafkajs', 'platformatic']).default('platformatic'),
+  /**
+   * Lease of a replica's claim on a (meterId, seq) it is writing, renewed while the write lasts:
+   * how long a copy handed to another replica waits when the claiming replica died mid-write.
+   */
+  INGESTION_DEDUPE_CLAIM_MS: env.int(30_000, 1_000),
   /** One Redis script call per batch for dedupe; set false for Redis Cluster (keys span slots). */
   INGESTION_DEDUPE_BATCH_SCRIPTS: env.bool(true),
 });

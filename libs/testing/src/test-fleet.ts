@@ -1,7 +1,8 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import {
   SPEC_SAMPLE_CARRIERS,
   type CarrierCatalogue,
+  type FleetMeterRecord,
   type ManifestLine,
 } from '@meterlink/contracts';
 import { generateEcKeyPair, privateKeyFromJwk, signCompact, type EcJwk } from '@meterlink/jws';
@@ -67,6 +68,20 @@ export function testMeters(count: number, overrides: Partial<ManifestLine> = {})
       sign: (payload: unknown) => signCompact(payload, key, line.meterId),
     };
   });
+}
+
+/** The fleet record the registry publishes for an imported, active test meter. */
+export function fleetRecordOf(meter: TestMeter): FleetMeterRecord {
+  const { mqttPassword: _secret, ...line } = meter.line;
+  void _secret;
+  return {
+    ...line,
+    eventId: randomUUID(),
+    type: 'fleet.meter',
+    at: new Date().toISOString(),
+    status: 'active',
+    revision: 1,
+  };
 }
 
 export function manifestOf(meters: TestMeter[]): string {

@@ -4,57 +4,45 @@ import type { Redis } from '@meterlink/redis';
 export const DEDUPE_WINDOW = 1024;
 const TTL_S = 400 * 86_400;
 
-// KEYS: hw, bitmap. ARGV: seq, window. Returns 0 new, 1 duplicate, 2 older than the window.
-const CHECK = `
-local hw = tonumber(redis.call('GET', KEYS[1]))
-local seq = tonumber(ARGV[1])
-local w = tonumber(ARGV[2])
-if not hw or seq > hw then return 0 end
-if seq <= hw - w then return 2 end
-return redis.call('GETBIT', KEYS[2], seq % w)
-`;
-// Marks seq as accepted; when the high-water mark advances, the bits it passes over are cleared.
-const MARK = `
-local hw = tonumber(redis.call('GET', KEYS[1]))
-local seq = tonumber(ARGV[1])
-local w = tonumber(ARGV[2])
-local ttl = tonumber(ARGV[3])
-if not hw or seq > hw then
-  if not hw or seq - hw >= w then
-    redis.call('DEL', KEYS[2])
-  else
-    for s = hw + 1, seq - 1 do redis.call('SETBIT', KEYS[2], s % w, 0) end
-  end
-  redis.call('SET', KEYS[1], seq, 'EX', ttl)
-elseif seq <= hw - w then
-  return 0
-end
-redis.call('SETBIT', KEYS[2], seq % w, 1)
-redis.call('EXPIRE', KEYS[2], ttl)
-return 1
-`;
+/*
+ * Per meter, two keys: `hw`, the highest seq accepted, and `bm`, a bitmap of the accepted seqs in
+ * the window below it (bit seq % window). A seq on its way to Kafka is also claimed: `cl:{seq}`
+ * holds the claiming replica's id for a lease, so that two replicas handed copies of one message
+ * at the same time (a meter resending after a lost PUBACK, while the first copy waits on Kafka)
+ * do not both write it. The claim is taken atomically with the check, and dropped with the mark.
+ */
 
-// The same checks over many (meter, seq) pairs in one call: KEYS are hw1, bm1, hw2, bm2, ...;
-// ARGV is the window then one seq per pair. Pairs are handled in order, so two seqs of one meter
-// in the same call see each other's marks.
-const CHECK_MANY = `
+// KEYS: hw, bm, cl per pair. ARGV: window, owner, lease ms, then one seq per pair.
+// Returns per pair 0 claimed by the caller (new), 1 duplicate, 2 older than the window,
+// 3 claimed by another owner. Pairs are handled in order: two seqs of one meter see each other.
+const CLAIM_MANY = `
 local w = tonumber(ARGV[1])
+local owner = ARGV[2]
+local lease = tonumber(ARGV[3])
 local out = {}
-for i = 1, #KEYS / 2 do
-  local hw = tonumber(redis.call('GET', KEYS[2 * i - 1]))
-  local seq = tonumber(ARGV[i + 1])
-  if not hw or seq > hw then out[i] = 0
-  elseif seq <= hw - w then out[i] = 2
-  else out[i] = redis.call('GETBIT', KEYS[2 * i], seq % w) end
+for i = 1, #KEYS / 3 do
+  local hw = tonumber(redis.call('GET', KEYS[3 * i - 2]))
+  local seq = tonumber(ARGV[i + 3])
+  local cl = KEYS[3 * i]
+  if hw and seq <= hw - w then out[i] = 2
+  elseif hw and seq <= hw and redis.call('GETBIT', KEYS[3 * i - 1], seq % w) == 1 then out[i] = 1
+  elseif redis.call('SET', cl, owner, 'NX', 'PX', lease) then out[i] = 0
+  elseif redis.call('GET', cl) == owner then
+    redis.call('PEXPIRE', cl, lease)
+    out[i] = 0
+  else out[i] = 3 end
 end
 return out
 `;
+
+// KEYS: hw, bm, cl per pair. ARGV: window, ttl s, then one seq per pair. When the high-water
+// mark advances, the bits it passes over are cleared.
 const MARK_MANY = `
 local w = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
-for i = 1, #KEYS / 2 do
-  local hwKey = KEYS[2 * i - 1]
-  local bmKey = KEYS[2 * i]
+for i = 1, #KEYS / 3 do
+  local hwKey = KEYS[3 * i - 2]
+  local bmKey = KEYS[3 * i - 1]
   local hw = tonumber(redis.call('GET', hwKey))
   local seq = tonumber(ARGV[i + 2])
   local mark = true
@@ -72,80 +60,115 @@ for i = 1, #KEYS / 2 do
     redis.call('SETBIT', bmKey, seq % w, 1)
     redis.call('EXPIRE', bmKey, ttl)
   end
+  redis.call('DEL', KEYS[3 * i])
 end
 return 1
 `;
 
-export type SeqStatus = 'new' | 'duplicate' | 'too_old';
+// KEYS: claim keys. ARGV: owner, lease ms. Extends the claims the owner still holds.
+const RENEW_MANY = `
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
+end
+return 1
+`;
+
+/** `claimed`: another replica holds the seq's claim, i.e. has a copy on its way to Kafka. */
+export type SeqStatus = 'new' | 'duplicate' | 'too_old' | 'claimed';
 export type SeqKey = readonly [meterId: string, seq: number];
-const STATUS: readonly SeqStatus[] = ['new', 'duplicate', 'too_old'];
+const STATUS: readonly SeqStatus[] = ['new', 'duplicate', 'too_old', 'claimed'];
 
 /**
- * (meterId, seq) deduplication shared by every ingestion replica. A seq is checked before the
+ * (meterId, seq) deduplication shared by every ingestion replica. A seq is claimed before its
  * records go to Kafka and marked only after Kafka acknowledged them, so a crash in between makes
- * the broker redeliver rather than lose the message.
+ * the broker redeliver rather than lose the message; the claim's lease bounds how long a crashed
+ * replica's claim holds up another's copy.
  */
 export class DedupeRepository {
   /**
+   * @param owner the claiming replica's stable id: a replica restarted after a crash finds its
+   * own claims and goes on, instead of waiting out their lease.
+   * @param leaseMs how long a claim holds without renewal (renewMany).
    * @param batchScripts one script call for a whole batch of meters. Much cheaper for Redis and
    * the client, but its keys span hash slots, which Redis Cluster refuses: there, pass false to
-   * make one call per meter (each meter's two keys share a slot).
+   * make one call per meter (each meter's keys share a slot).
    */
   constructor(
     private readonly redis: Redis,
+    private readonly owner: string,
+    private readonly leaseMs: number,
     private readonly batchScripts = true,
   ) {
-    redis.defineCommand('mlDedupeCheck', { numberOfKeys: 2, lua: CHECK });
-    redis.defineCommand('mlDedupeMark', { numberOfKeys: 2, lua: MARK });
-    redis.defineCommand('mlDedupeCheckMany', { lua: CHECK_MANY });
+    redis.defineCommand('mlDedupeClaimMany', { lua: CLAIM_MANY });
     redis.defineCommand('mlDedupeMarkMany', { lua: MARK_MANY });
+    redis.defineCommand('mlDedupeRenewMany', { lua: RENEW_MANY });
   }
 
-  async checkMany(pairs: readonly SeqKey[]): Promise<SeqStatus[]> {
-    if (pairs.length === 0) return [];
-    if (!this.batchScripts) return Promise.all(pairs.map(([id, seq]) => this.check(id, seq)));
-    const keys = pairs.flatMap(([meterId]) => this.keys(meterId));
-    const result = (await this.call(
-      'mlDedupeCheckMany',
-      keys.length,
-      ...keys,
-      DEDUPE_WINDOW,
-      ...pairs.map(([, seq]) => seq),
-    )) as number[];
-    return result.map((code) => STATUS[code] ?? 'new');
-  }
-
-  async markMany(pairs: readonly SeqKey[]): Promise<void> {
-    if (pairs.length === 0) return;
-    if (!this.batchScripts) {
-      await Promise.all(pairs.map(([id, seq]) => this.mark(id, seq)));
-      return;
-    }
-    const keys = pairs.flatMap(([meterId]) => this.keys(meterId));
-    await this.call(
-      'mlDedupeMarkMany',
-      keys.length,
-      ...keys,
-      DEDUPE_WINDOW,
-      TTL_S,
-      ...pairs.map(([, seq]) => seq),
+  /** Checks each pair and, when it is neither accepted already nor claimed elsewhere, claims it. */
+  async claimMany(pairs: readonly SeqKey[]): Promise<SeqStatus[]> {
+    const codes = await this.perSlot(
+      pairs,
+      (chunk) =>
+        this.call(
+          'mlDedupeClaimMany',
+          chunk.length * 3,
+          ...chunk.flatMap(([meterId, seq]) => this.keys(meterId, seq)),
+          DEDUPE_WINDOW,
+          this.owner,
+          this.leaseMs,
+          ...chunk.map(([, seq]) => seq),
+        ) as Promise<number[]>,
     );
+    return codes.map((code) => STATUS[code] ?? 'new');
   }
 
-  private keys(meterId: string): [string, string] {
-    // Hash tag keeps both keys of a meter in one Redis Cluster slot.
-    return [`dd:{${meterId}}:hw`, `dd:{${meterId}}:bm`];
+  /** Records the pairs as accepted (Kafka holds their records) and drops their claims. */
+  async markMany(pairs: readonly SeqKey[]): Promise<void> {
+    await this.perSlot(pairs, async (chunk) => {
+      await this.call(
+        'mlDedupeMarkMany',
+        chunk.length * 3,
+        ...chunk.flatMap(([meterId, seq]) => this.keys(meterId, seq)),
+        DEDUPE_WINDOW,
+        TTL_S,
+        ...chunk.map(([, seq]) => seq),
+      );
+      return [];
+    });
   }
 
-  async check(meterId: string, seq: number): Promise<SeqStatus> {
-    const [hw, bm] = this.keys(meterId);
-    const result = (await this.call('mlDedupeCheck', hw, bm, seq, DEDUPE_WINDOW)) as number;
-    return result === 0 ? 'new' : result === 1 ? 'duplicate' : 'too_old';
+  /** Extends this owner's claims on pairs still on their way to Kafka. */
+  async renewMany(pairs: readonly SeqKey[]): Promise<void> {
+    await this.perSlot(pairs, async (chunk) => {
+      await this.call(
+        'mlDedupeRenewMany',
+        chunk.length,
+        ...chunk.map(([meterId, seq]) => this.claimKey(meterId, seq)),
+        this.owner,
+        this.leaseMs,
+      );
+      return [];
+    });
   }
 
-  async mark(meterId: string, seq: number): Promise<void> {
-    const [hw, bm] = this.keys(meterId);
-    await this.call('mlDedupeMark', hw, bm, seq, DEDUPE_WINDOW, TTL_S);
+  /** One call for all pairs, or one per pair where scripts must stay within a hash slot. */
+  private async perSlot(
+    pairs: readonly SeqKey[],
+    run: (chunk: readonly SeqKey[]) => Promise<number[]>,
+  ): Promise<number[]> {
+    if (pairs.length === 0) return [];
+    if (this.batchScripts) return run(pairs);
+    const results = await Promise.all(pairs.map((pair) => run([pair])));
+    return results.flat();
+  }
+
+  private keys(meterId: string, seq: number): [string, string, string] {
+    // The hash tag keeps a meter's keys in one Redis Cluster slot.
+    return [`dd:{${meterId}}:hw`, `dd:{${meterId}}:bm`, this.claimKey(meterId, seq)];
+  }
+
+  private claimKey(meterId: string, seq: number): string {
+    return `dd:{${meterId}}:cl:${seq}`;
   }
 
   private call(command: string, ...args: (string | number)[]): Promise<unknown> {

@@ -209,7 +209,7 @@ export class UplinkConsumer {
 
   private async handleOne(message: InboundMessage): Promise<void> {
     const outcome = await processWithRetries(
-      () => this.uplink.process(message.topic, message.payload),
+      () => this.uplink.process(message),
       (lastDefect) =>
         this.uplink.deadLetterUnprocessable(message.topic, message.payload, lastDefect),
       this.retryPolicy(),
@@ -237,6 +237,7 @@ export class UplinkConsumer {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.uplink.stop();
     // A drain cut short keeps its session (and what it holds) for the next start.
     await Promise.all([...this.sessions, ...this.draining].map((s) => s.stop()));
     await this.drainRun;

@@ -10,13 +10,18 @@ import {
 } from '@meterlink/contracts';
 import type { FleetView } from '@meterlink/fleet-view';
 import { PublicKeyCache } from '@meterlink/jws';
-import { jsonRecord, type BatchingProducer, type OutgoingRecord } from '@meterlink/kafka';
+import {
+  TransientError,
+  jsonRecord,
+  type BatchingProducer,
+  type OutgoingRecord,
+} from '@meterlink/kafka';
 import { counter, createLogger, gauge, histogram } from '@meterlink/observability';
 import { FLEET_VIEW, INGESTION_CONFIG, PRODUCER } from '../tokens';
 import type { IngestionConfig } from '../config';
 import { decodeUplink, type DecodeOutcome } from './uplink-decoder';
 import { uplinkRecords } from './uplink-records';
-import { DedupeRepository } from './dedupe.repository';
+import { DedupeRepository, type SeqKey } from './dedupe.repository';
 
 const received = counter('ingest_received_total', 'Uplink messages received from MQTT');
 const acceptedTotal = counter('ingest_accepted_total', 'Uplink messages accepted into Kafka', [
@@ -31,6 +36,10 @@ const inFlight = gauge(
   'ingest_in_flight',
   'Uplink messages received and not yet acknowledged to the broker',
 );
+const claimWaits = counter(
+  'ingest_dedupe_claim_waits_total',
+  'Looks at an uplink copy held by another writer (another batch or replica) until it is resolved',
+);
 const ackLatency = histogram(
   'ingest_kafka_ack_seconds',
   'MQTT receipt to Kafka acknowledgement of all derived records',
@@ -41,6 +50,22 @@ export interface UplinkInput {
   payload: Buffer;
 }
 
+/** Backoff between looks at a copy another writer holds. */
+const CLAIM_POLL_MIN_MS = 20;
+const CLAIM_POLL_MAX_MS = 1_000;
+
+interface InFlight {
+  landed: Promise<void>;
+  pair: SeqKey;
+}
+
+/** What a batch counts once it is done, so that retried passes do not count twice. */
+interface Tally {
+  duplicates: number;
+  accepted: Fresh[];
+  rejected: RejectReason[];
+}
+
 interface Fresh {
   index: number;
   key: string;
@@ -48,8 +73,17 @@ interface Fresh {
   correlationId: string;
 }
 
-/** ingest_accepted_total, one counter update per channel and batch. */
-function countAccepted(accepted: readonly Fresh[]): void {
+/**
+ * A batch's counters, once it is done: a batch retried (Kafka away) is counted once. Updated per
+ * label and batch, since a labelled counter's lookup per message is measurable at this rate.
+ */
+function countOutcomes({ accepted, duplicates, rejected: reasons }: Tally): void {
+  if (duplicates > 0) rejected.inc({ reason: 'duplicate' }, duplicates);
+  if (reasons.length > 0) {
+    const byReason = new Map<RejectReason, number>();
+    for (const reason of reasons) byReason.set(reason, (byReason.get(reason) ?? 0) + 1);
+    for (const [reason, n] of byReason) rejected.inc({ reason }, n);
+  }
   let telemetry = 0;
   for (const f of accepted) if (f.outcome.channel === 'telemetry') telemetry++;
   if (telemetry > 0) acceptedTotal.inc({ channel: 'telemetry' }, telemetry);
@@ -70,17 +104,43 @@ export type UplinkVerdict = 'accepted' | 'rejected' | 'duplicate';
 export class UplinkService {
   private readonly log = createLogger('UplinkService');
   private readonly keys = new PublicKeyCache();
-  private readonly pending = new Map<string, Promise<void>>();
+  /** (meterId, seq) being written by a batch of this process, by `meterId:seq`. */
+  private readonly pending = new Map<string, InFlight>();
+  private readonly renewal: NodeJS.Timeout;
+  private stopped = false;
+  private readonly seen = new WeakSet<UplinkInput>();
 
   constructor(
     @Inject(INGESTION_CONFIG) private readonly config: IngestionConfig,
     @Inject(PRODUCER) private readonly producer: BatchingProducer,
     @Inject(FLEET_VIEW) private readonly fleet: FleetView,
     private readonly dedupe: DedupeRepository,
-  ) {}
+  ) {
+    // A write held up (Kafka slow or away) keeps its claims: another replica's copy must not be
+    // written meanwhile. Renewed well within the lease, which only a dead replica lets lapse.
+    this.renewal = setInterval(
+      () => void this.renewClaims(),
+      Math.max(100, Math.floor(config.INGESTION_DEDUPE_CLAIM_MS / 3)),
+    ).unref();
+  }
 
-  async process(topic: string, payload: Buffer): Promise<UplinkVerdict> {
-    const [verdict] = await this.processBatch([{ topic, payload }]);
+  /** Copies waiting on another writer give up (unacknowledged) instead of holding the shutdown. */
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.renewal);
+  }
+
+  private async renewClaims(): Promise<void> {
+    if (this.pending.size === 0) return;
+    const pairs = [...this.pending.values()].map((p) => p.pair);
+    await this.dedupe.renewMany(pairs).catch((error: unknown) =>
+      // Redis away: the write itself fails on markMany and is retried, re-claiming.
+      this.log.warn({ err: error, claims: pairs.length }, 'renewing dedupe claims failed'),
+    );
+  }
+
+  async process(input: UplinkInput): Promise<UplinkVerdict> {
+    const [verdict] = await this.processBatch([input]);
     return verdict!;
   }
 
@@ -91,7 +151,14 @@ export class UplinkService {
    * every record is in Kafka; throws (and the caller retries the batch) when Kafka or Redis is away.
    */
   async processBatch(inputs: readonly UplinkInput[]): Promise<UplinkVerdict[]> {
-    received.inc(inputs.length);
+    // Attempts at one message (a batch retried, then one by one) count as one message received.
+    let fresh = 0;
+    for (const input of inputs)
+      if (!this.seen.has(input)) {
+        this.seen.add(input);
+        fresh++;
+      }
+    if (fresh > 0) received.inc(fresh);
     inFlight.inc(inputs.length);
     const started = process.hrtime.bigint();
     try {
@@ -122,18 +189,16 @@ export class UplinkService {
     if (retries) await Promise.all(retries);
 
     const verdicts = new Array<UplinkVerdict>(inputs.length);
-    const records: OutgoingRecord[] = [];
-    const fresh: Fresh[] = [];
+    const rejections: OutgoingRecord[] = [];
+    let candidates: Fresh[] = [];
     const inBatch = new Set<string>();
-    const earlierCopies: Promise<unknown>[] = [];
-    // Counted per batch: a labelled counter's lookup per message is measurable at this rate.
-    let duplicates = 0;
+    const tally: Tally = { duplicates: 0, accepted: [], rejected: [] };
     outcomes.forEach((outcome, i) => {
       const input = inputs[i]!;
       if (!outcome.ok) {
         verdicts[i] = 'rejected';
-        rejected.inc({ reason: outcome.reason });
-        records.push(
+        tally.rejected.push(outcome.reason);
+        rejections.push(
           this.rejection(
             outcome.reason,
             outcome.detail,
@@ -146,73 +211,113 @@ export class UplinkService {
         return;
       }
       const key = `${outcome.meterId}:${outcome.message.seq}`;
-      // A QoS 1 redelivery can arrive while the first copy is still on its way to Kafka, in this
-      // batch or an earlier one; the copy is acknowledged only once the first is in Kafka.
-      const running = this.pending.get(key);
-      if (inBatch.has(key) || running) {
+      // A copy within the batch is acknowledged with it, once the first copy is in Kafka.
+      if (inBatch.has(key)) {
         verdicts[i] = 'duplicate';
-        duplicates++;
-        if (running) earlierCopies.push(running.catch(() => undefined));
+        tally.duplicates++;
         return;
       }
       inBatch.add(key);
-      fresh.push({ index: i, key, outcome, correlationId: randomUUID() });
+      candidates.push({ index: i, key, outcome, correlationId: randomUUID() });
     });
 
+    let waitMs = CLAIM_POLL_MIN_MS;
+    candidates = await this.pass(candidates, rejections, inputs, receivedAt, verdicts, tally);
+    // Copies another batch of ours, or another replica, is writing: acknowledged only once that
+    // copy is in Kafka (then they are duplicates), or written here if that writer gave up.
+    while (candidates.length > 0) {
+      if (this.stopped) throw new TransientError('ingestion stopping with copies unresolved');
+      const local = candidates.flatMap((c) => this.pending.get(c.key)?.landed ?? []);
+      await Promise.race([
+        new Promise((r) => setTimeout(r, waitMs)),
+        ...(local.length > 0 ? [Promise.race(local)] : []),
+      ]);
+      waitMs = Math.min(CLAIM_POLL_MAX_MS, waitMs * 2);
+      claimWaits.inc(candidates.length);
+      candidates = await this.pass(candidates, [], inputs, receivedAt, verdicts, tally);
+    }
+    countOutcomes(tally);
+    return verdicts;
+  }
+
+  /**
+   * Claims the candidates that no batch of this process is writing, writes what is new (with
+   * `extra`, the batch's rejection records) in one produce request, and marks it. Returns the
+   * candidates still held by another writer.
+   */
+  private async pass(
+    candidates: readonly Fresh[],
+    extra: readonly OutgoingRecord[],
+    inputs: readonly UplinkInput[],
+    receivedAt: string,
+    verdicts: UplinkVerdict[],
+    tally: Tally,
+  ): Promise<Fresh[]> {
+    const held: Fresh[] = [];
+    const mine: Fresh[] = [];
+    for (const c of candidates) (this.pending.has(c.key) ? held : mine).push(c);
+    const records: OutgoingRecord[] = [...extra];
+    const written: Fresh[] = [];
+    // Resolves once the attempt ends, whichever way: copies waiting on it then look again.
     let settle = (): void => undefined;
     const landed = new Promise<void>((resolve) => (settle = resolve));
-    for (const f of fresh) this.pending.set(f.key, landed);
+    for (const f of mine)
+      this.pending.set(f.key, { landed, pair: [f.outcome.meterId, f.outcome.message.seq] });
     try {
-      const statuses = await this.dedupe.checkMany(
-        fresh.map((f) => [f.outcome.meterId, f.outcome.message.seq] as const),
+      const statuses = await this.dedupe.claimMany(
+        mine.map((f) => [f.outcome.meterId, f.outcome.message.seq] as const),
       );
-      const accepted: Fresh[] = [];
-      fresh.forEach((f, k) => {
-        const status = statuses[k];
+      mine.forEach((f, k) => {
+        const status = statuses[k] ?? 'new';
         const { meterId } = f.outcome;
-        if (status === 'new') {
-          verdicts[f.index] = 'accepted';
-          accepted.push(f);
-          for (const record of uplinkRecords(f.outcome, {
-            meterId,
-            receivedAt,
-            correlationId: f.correlationId,
-            carrierOf: (iccid, plmn) => this.fleet.carrierOf(meterId, iccid, plmn),
-          }))
-            records.push(record);
-          return;
-        }
-        verdicts[f.index] = 'duplicate';
-        // Duplicates are counted, not written: QoS 1 redelivery is normal and would flood the topic.
-        const reason: RejectReason = status === 'duplicate' ? 'duplicate' : 'replay_too_old';
-        if (reason === 'duplicate') duplicates++;
-        else rejected.inc({ reason });
-        if (reason === 'replay_too_old') {
-          const seq = f.outcome.message.seq;
-          records.push(
-            this.rejection(
-              reason,
-              `seq ${seq} is older than the dedupe window`,
-              inputs[f.index]!,
-              receivedAt,
+        switch (status) {
+          case 'new':
+            verdicts[f.index] = 'accepted';
+            written.push(f);
+            for (const record of uplinkRecords(f.outcome, {
               meterId,
-              seq,
-            ),
-          );
+              receivedAt,
+              correlationId: f.correlationId,
+              carrierOf: (iccid, plmn) => this.fleet.carrierOf(meterId, iccid, plmn),
+            }))
+              records.push(record);
+            return;
+          case 'claimed':
+            held.push(f);
+            return;
+          case 'duplicate':
+            // Counted, not written: QoS 1 redelivery is normal and would flood the topic.
+            verdicts[f.index] = 'duplicate';
+            tally.duplicates++;
+            return;
+          case 'too_old': {
+            verdicts[f.index] = 'duplicate';
+            tally.rejected.push('replay_too_old');
+            const seq = f.outcome.message.seq;
+            records.push(
+              this.rejection(
+                'replay_too_old',
+                `seq ${seq} is older than the dedupe window`,
+                inputs[f.index]!,
+                receivedAt,
+                meterId,
+                seq,
+              ),
+            );
+          }
         }
       });
-      await this.producer.send(records);
+      if (records.length > 0) await this.producer.send(records);
       await this.dedupe.markMany(
-        accepted.map((f) => [f.outcome.meterId, f.outcome.message.seq] as const),
+        written.map((f) => [f.outcome.meterId, f.outcome.message.seq] as const),
       );
-      countAccepted(accepted);
+      for (const f of written) tally.accepted.push(f);
     } finally {
-      if (duplicates > 0) rejected.inc({ reason: 'duplicate' }, duplicates);
-      for (const f of fresh) if (this.pending.get(f.key) === landed) this.pending.delete(f.key);
+      for (const f of mine)
+        if (this.pending.get(f.key)?.landed === landed) this.pending.delete(f.key);
       settle();
     }
-    await Promise.all(earlierCopies);
-    return verdicts;
+    return held;
   }
 
   /** Dead-letters a message that kept failing for a reason of ours, so it stops holding its connection. */
@@ -222,7 +327,6 @@ export class UplinkService {
       { err: error, mqttTopic: topic.slice(0, 200) },
       'uplink dead-lettered after repeated failures',
     );
-    rejected.inc({ reason: 'processing_failed' });
     // The topic names the sender (the broker's ACL saw to that), so the record is keyed and
     // attributed to the meter even though its payload could not be processed.
     const { meterId } = parseUplinkTopic(topic);
@@ -235,6 +339,7 @@ export class UplinkService {
         meterId,
       ),
     ]);
+    rejected.inc({ reason: 'processing_failed' });
   }
 
   private async retryUnknownMeter(
