@@ -25,6 +25,14 @@ export const orchestratorConfigSchema = z.object({
    * degradation (libs/domain/swap-policy/README.md).
    */
   SWAP_METER_FAULT_FROM_REGION_PEERS: env.bool(false),
+  /**
+   * A meter counts among its cell's peers for the swap policy when its telemetry or coverage
+   * state is at most this old. 26 h: the slowest meters report every 24 h (device-interface §2),
+   * plus slack for a late report; the coverage monitor's events keep a reporting peer's state
+   * current meanwhile. Shorter would leave battery meters out of their cells; longer would count
+   * meters that left (moved, decommissioned, lost long ago).
+   */
+  SWAP_CELL_PEER_WINDOW_S: env.int(26 * 3600, 3600),
   /** Time after dispatch, on top of the meter's rollback window, before a swap expires. */
   SWAP_GRACE_S: env.int(60),
   SWEEP_INTERVAL_MS: env.int(500, 10),
