@@ -18,11 +18,11 @@ export const orchestratorConfigSchema = z.object({
   SWAP_COOLDOWN_S: env.int(6 * 3600),
   SWAP_ANTI_FLAP_WINDOW_S: env.int(7 * 86_400),
   /**
-   * The coverage monitor keeps no cell per meter, so the swap policy's meter-fault rule (the
-   * meter's own carrier is fine around it) has region counts only: with this set, a degraded
-   * meter whose carrier's other meters in the region are fine is not swapped (`meter_fault`).
-   * Off by default: region counts hide a single cell's outage and lag the meter's own
-   * degradation (libs/domain/swap-policy/README.md).
+   * The swap policy's meter-fault rule (the meter's own carrier is fine around it) judges by the
+   * carrier's other meters in the meter's cell (orchestrator.meter_radio). With this set, a
+   * degraded meter with no other meter of its carrier on record in its cell is also not swapped
+   * (`meter_fault`) when the region's counts are fine. Off by default: region counts hide a
+   * single cell's outage and lag the meter's own degradation (libs/domain/swap-policy/README.md).
    */
   SWAP_METER_FAULT_FROM_REGION_PEERS: env.bool(false),
   /**

@@ -272,6 +272,7 @@ describe('profile-orchestrator swap saga', () => {
   });
 
   it('judges candidate carriers by the coverage monitor’s counts in the region', async () => {
+    // It never reports telemetry: no cell is known for it, the region's counts decide.
     const [meter] = await h.meters(1);
     const id = meter!.line.meterId;
     const decided = (outcome: string) =>

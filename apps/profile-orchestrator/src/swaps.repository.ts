@@ -13,7 +13,12 @@ import type { Pool, PoolClient } from '@meterlink/postgres';
 import type { InventoryProfile } from '@meterlink/swap-policy';
 import { PG_POOL } from './tokens';
 import type { HistoryRow } from './policy/target';
-import type { CoverageStateChange, RadioReport } from './policy/meter-radio';
+import type {
+  CellCoverageRow,
+  CoverageState,
+  CoverageStateChange,
+  RadioReport,
+} from './policy/meter-radio';
 
 export type InternalSwapState = SwapState | 'confirming';
 export const ACTIVE_STATES: InternalSwapState[] = ['requested', 'dispatched', 'confirming'];
@@ -439,6 +444,54 @@ export class SwapsRepository {
         changes.map((c) => c.at),
       ],
     );
+  }
+
+  /**
+   * Per carrier, the meters of the region in the meter's cell (its latest telemetry's), observed
+   * (telemetry or state change) since `sinceMs`: the semantics of `summarizeCoverage` of
+   * @meterlink/swap-policy (samples, lost, degraded, median RSRP of those not lost; a median of
+   * an even count is the mean of the middle two). The meter itself is counted on `self.carrierId`
+   * with `self.state` when given (its cause), whatever is stored. No rows (and no cellId) when
+   * its cell is unknown.
+   */
+  async cellCoverage(
+    db: Db,
+    query: {
+      meterId: string;
+      region: string;
+      sinceMs: number;
+      self: { carrierId: string | null; state: CoverageState | null };
+    },
+  ): Promise<{ cellId: string | null; carriers: CellCoverageRow[] }> {
+    const { rows } = await db.query<CellCoverageRow & { cell_id: string }>(
+      `WITH me AS (
+         SELECT cell_id FROM orchestrator.meter_radio WHERE meter_id = $1 AND cell_id IS NOT NULL
+       ), peers AS (
+         SELECT me.cell_id,
+                CASE WHEN r.meter_id = $1 THEN coalesce($4, r.carrier_id) ELSE r.carrier_id END AS carrier_id,
+                CASE WHEN r.meter_id = $1 THEN coalesce($5, r.coverage_state) ELSE r.coverage_state END AS state,
+                r.rsrp_dbm
+         FROM me JOIN orchestrator.meter_radio r ON r.region = $2 AND r.cell_id = me.cell_id
+         WHERE r.meter_id = $1 OR greatest(r.telemetry_at, r.state_at) >= to_timestamp($3 / 1000.0)
+       )
+       SELECT cell_id, carrier_id, count(*)::int AS samples,
+              count(*) FILTER (WHERE state = 'lost')::int AS lost,
+              count(*) FILTER (WHERE state = 'degraded')::int AS degraded,
+              percentile_cont(0.5) WITHIN GROUP (ORDER BY rsrp_dbm) FILTER (WHERE state <> 'lost') AS median_rsrp_dbm
+       FROM peers WHERE carrier_id IS NOT NULL
+       GROUP BY cell_id, carrier_id ORDER BY carrier_id`,
+      [query.meterId, query.region, query.sinceMs, query.self.carrierId, query.self.state],
+    );
+    return {
+      cellId: rows[0]?.cell_id ?? null,
+      carriers: rows.map((r) => ({
+        carrier_id: r.carrier_id,
+        samples: r.samples,
+        lost: r.lost,
+        degraded: r.degraded,
+        median_rsrp_dbm: r.median_rsrp_dbm,
+      })),
+    };
   }
 
   async battery(db: Db, meterId: string): Promise<number | undefined> {

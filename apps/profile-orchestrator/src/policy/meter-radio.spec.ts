@@ -1,5 +1,10 @@
 import type { CoverageEventRecord, MeterConnectivityRecord } from '@meterlink/contracts';
-import { latestCoverageStates, latestRadioReports } from './meter-radio';
+import {
+  cellCoverageOf,
+  latestCoverageStates,
+  latestRadioReports,
+  selfStateOf,
+} from './meter-radio';
 
 const telemetry = (over: Partial<MeterConnectivityRecord>): MeterConnectivityRecord => ({
   eventId: '00000000-0000-4000-8000-000000000000',
@@ -91,5 +96,32 @@ describe('meter radio rows from a batch', () => {
         at: new Date('2026-11-25T06:10:00.000Z'),
       },
     ]);
+  });
+});
+
+describe('the deciding meter among its cell peers', () => {
+  it('counts the meter with the state its cause reports, else with the stored one', () => {
+    expect(selfStateOf({ kind: 'meter.degraded' })).toBe('degraded');
+    expect(selfStateOf({ kind: 'meter.lost' })).toBe('lost');
+    expect(selfStateOf({ kind: 'operator', targetCarrierId: 'carrier-b' })).toBeNull();
+    expect(
+      selfStateOf({
+        kind: 'carrier-outage',
+        outage: { outageId: 'o-1', carrierId: 'carrier-a', openedAt: 0 },
+      }),
+    ).toBeNull();
+  });
+
+  it('maps the cell aggregate onto the policy’s per-carrier stats', () => {
+    expect(
+      cellCoverageOf([
+        { carrier_id: 'carrier-a', samples: 6, lost: 1, degraded: 2, median_rsrp_dbm: -97.5 },
+        { carrier_id: 'carrier-b', samples: 1, lost: 1, degraded: 0, median_rsrp_dbm: null },
+      ]),
+    ).toEqual({
+      'carrier-a': { samples: 6, lost: 1, degraded: 2, medianRsrpDbm: -97.5 },
+      'carrier-b': { samples: 1, lost: 1, degraded: 0, medianRsrpDbm: null },
+    });
+    expect(cellCoverageOf([])).toEqual({});
   });
 });

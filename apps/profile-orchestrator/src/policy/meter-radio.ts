@@ -1,10 +1,10 @@
 import type { CoverageEventRecord, MeterConnectivityRecord } from '@meterlink/contracts';
-import type { MeterCoverageSample } from '@meterlink/swap-policy';
+import type { CarrierCoverageStats, MeterCoverageSample, SwapCause } from '@meterlink/swap-policy';
 
 /**
  * What the orchestrator keeps of each meter's radio (orchestrator.meter_radio, migration 006) for
  * the swap policy's cell-level coverage: pure mappings from a consumed batch to the rows it
- * upserts.
+ * upserts, and from the aggregate query back to the policy's types.
  */
 
 /** A meter's latest telemetry of a batch, as stored. */
@@ -81,4 +81,46 @@ export function latestCoverageStates(
       });
   }
   return newestPerMeter(changes);
+}
+
+/**
+ * The state the deciding meter is counted with among its cell's meters: the one its cause reports
+ * (the policy discounts exactly that from its carrier's counts), whether or not the event has been
+ * stored yet; otherwise the stored one.
+ */
+export function selfStateOf(cause: SwapCause): CoverageState | null {
+  switch (cause.kind) {
+    case 'meter.degraded':
+      return 'degraded';
+    case 'meter.lost':
+      return 'lost';
+    case 'carrier-outage':
+    case 'operator':
+      return null;
+  }
+}
+
+/** One carrier's row of the cell aggregate (SwapsRepository.cellCoverage). */
+export interface CellCoverageRow {
+  carrier_id: string;
+  samples: number;
+  lost: number;
+  degraded: number;
+  median_rsrp_dbm: number | null;
+}
+
+export function cellCoverageOf(
+  rows: readonly CellCoverageRow[],
+): Record<string, CarrierCoverageStats> {
+  return Object.fromEntries(
+    rows.map((r) => [
+      r.carrier_id,
+      {
+        samples: r.samples,
+        lost: r.lost,
+        degraded: r.degraded,
+        medianRsrpDbm: r.median_rsrp_dbm,
+      },
+    ]),
+  );
 }

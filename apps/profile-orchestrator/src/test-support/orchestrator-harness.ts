@@ -362,12 +362,16 @@ export class OrchestratorHarness {
     return (await res.json()) as { iccid: string } | { reason: string };
   }
 
-  /** Telemetry seen on a profile, as ingestion writes it to meter.connectivity.v1. */
+  /**
+   * Telemetry seen on a profile, as ingestion writes it to meter.connectivity.v1; the radio is
+   * cell 1A2B3C at −90 dBm unless given.
+   */
   async traffic(
     meter: TestMeter,
     iccid: string,
     carrierId: string,
     batteryPct?: number,
+    radio: { cellId?: string | null; rsrp?: number | null } = {},
   ): Promise<void> {
     const seq = (this.seqs.get(meter.line.meterId) ?? 0) + 1;
     this.seqs.set(meter.line.meterId, seq);
@@ -387,8 +391,8 @@ export class OrchestratorHarness {
           carrierId,
           plmn: '23420',
           rat: 'nbiot',
-          cellId: '1A2B3C',
-          rsrp: -90,
+          cellId: radio.cellId === undefined ? '1A2B3C' : radio.cellId,
+          rsrp: radio.rsrp === undefined ? -90 : radio.rsrp,
           rsrq: -9,
           sinr: 6,
           attachFailures: 0,
