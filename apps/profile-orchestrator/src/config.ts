@@ -6,7 +6,13 @@ import { smdpCapacityByCarrierSchema } from './smdp/smdp-capacity';
 export const orchestratorConfigSchema = z.object({
   ...baseConfigShape,
   HTTP_PORT: env.port(3004),
-  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'),
+  DATABASE_URL: env.postgresUrl(),
+  /**
+   * The orchestrator schema's owner, for migrations only; the service then runs as DATABASE_URL's
+   * role, which may only append to the audit log and cannot drop its triggers. Unset: migrations
+   * run as the service role (which then owns the log; a warning says so at start).
+   */
+  DATABASE_OWNER_URL: env.postgresUrl().optional(),
   /** The eIM's private signing key (JWK, file mode 600); generated on first start when absent. */
   EIM_KEY_FILE: z.string().min(1),
   /**

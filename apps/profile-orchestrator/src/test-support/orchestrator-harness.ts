@@ -21,6 +21,7 @@ import {
   TopicRecorder,
   eventually,
   infraEnv,
+  stackVariables,
   testMeters,
   type TestMeter,
 } from '@meterlink/testing';
@@ -35,6 +36,8 @@ export type OutboundMessage = EsipaOutboundRecord['message'];
  */
 export class OrchestratorHarness {
   readonly infra = infraEnv();
+  /** Migrations run as the schema's owner, the service as DATABASE_URL's role (as deployed). */
+  readonly ownerUrl = stackVariables(['DATABASE_OWNER_URL']).DATABASE_OWNER_URL;
   readonly kafka = createKafka({
     brokers: this.infra.KAFKA_BROKERS.split(','),
     clientId: `int-orch-${randomBytes(3).toString('hex')}`,
@@ -72,6 +75,7 @@ export class OrchestratorHarness {
     const keyFile = join(mkdtempSync(join(tmpdir(), 'meterlink-eim-')), 'eim-key.json');
     this.env = {
       ...this.infra,
+      DATABASE_OWNER_URL: this.ownerUrl,
       LOG_LEVEL: 'info',
       EIM_KEY_FILE: keyFile,
       ORCHESTRATOR_API_TOKENS: [
