@@ -3,6 +3,7 @@
 -- The policy compares a degraded meter with its carrier's other meters in the same cell
 -- (meter_fault) and ranks candidate carriers by their meters there (swap-policy README).
 ALTER TABLE meter_battery RENAME TO meter_radio;
+ALTER INDEX meter_battery_pkey RENAME TO meter_radio_pkey;
 ALTER TABLE meter_radio RENAME COLUMN at TO telemetry_at;
 ALTER TABLE meter_radio ALTER COLUMN battery_pct DROP NOT NULL;
 ALTER TABLE meter_radio ALTER COLUMN telemetry_at DROP NOT NULL;
