@@ -70,12 +70,12 @@ PG_LOCATION_FILE=$STATE/postgres.location
 PG_APP_USER=meterlink
 PG_APP_PASSWORD=meterlink # dev stack only
 PG_APP_DB=meterlink
-# Owns the registry's schema and runs its migrations (DATABASE_OWNER_URL); the registry itself
-# runs as PG_APP_USER, which may only INSERT into and SELECT from registry.audit_log and so can
-# neither change the log nor drop its triggers.
+# Owns the registry's and the orchestrator's schemas and runs their migrations
+# (DATABASE_OWNER_URL); the services themselves run as PG_APP_USER, which may only INSERT into and
+# SELECT from their audit_log and so can neither change the log nor drop its triggers.
 PG_OWNER_USER=meterlink_owner
 PG_OWNER_PASSWORD=meterlink_owner # dev stack only
-PG_OWNED_SCHEMAS=(registry)
+PG_OWNED_SCHEMAS=(registry orchestrator)
 PG_OWNER_DONE=$STATE/postgres.owner-role
 
 CREDENTIALS=$STATE/credentials.env
@@ -971,9 +971,9 @@ pg_ensure_app_db() {
     -U "$PG_APP_USER" -d "$PG_APP_DB" -qAtX -c 'select 1' 2>&1) == 1 ]]
 }
 
-# The schema owner role (DATABASE_OWNER_URL), which runs the registry's migrations. A schema made
-# by an older stack's registry belongs to the app role: it is handed over with everything in it,
-# and the registry grants the app role back what it needs at its next start.
+# The schema owner role (DATABASE_OWNER_URL), which runs the owned schemas' migrations. A schema
+# made by an older stack's service belongs to the app role: it is handed over with everything in
+# it, and the service grants the app role back what it needs at its next start.
 pg_ensure_owner_role() {
   local schema
   if [[ $(pg_su_psql -c "select 1 from pg_roles where rolname = '$PG_OWNER_USER'") != 1 ]]; then
@@ -1209,8 +1209,8 @@ cmd_env() {
   fi
   echo "export REDIS_URL=redis://$BIND:$REDIS_PORT"
   echo "export DATABASE_URL=postgres://$PG_APP_USER:$PG_APP_PASSWORD@$BIND:$PG_PORT/$PG_APP_DB"
-  # The registry's migrations run as the schema owner, the service as DATABASE_URL's role (once an
-  # `up` of this stack.sh has made the owner role).
+  # The registry's and the orchestrator's migrations run as the schema owner, the services as
+  # DATABASE_URL's role (once an `up` of this stack.sh has made the owner role).
   if [[ -f $PG_OWNER_DONE ]]; then
     echo "export DATABASE_OWNER_URL=postgres://$PG_OWNER_USER:$PG_OWNER_PASSWORD@$BIND:$PG_PORT/$PG_APP_DB"
   fi

@@ -11,8 +11,8 @@ import {
 import type { Kafka } from 'kafkajs';
 import { CoverageStatsView, FleetView } from '@meterlink/fleet-view';
 import { producerHealth, type BatchingProducer } from '@meterlink/kafka';
-import { HealthRegistry } from '@meterlink/observability';
-import { createPool, migrate, pingPostgres, type Pool } from '@meterlink/postgres';
+import { createLogger, HealthRegistry } from '@meterlink/observability';
+import { createPool, migrateOwnedSchema, pingPostgres, type Pool } from '@meterlink/postgres';
 import { ApiAuthGuard, ObservabilityModule, OPERATOR_API_TOKENS } from '@meterlink/service-kit';
 import type { OrchestratorConfig } from './config';
 import {
@@ -71,7 +71,12 @@ class OrchestratorLifecycle
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    await migrate(this.pool, 'orchestrator', ORCHESTRATOR_MIGRATIONS);
+    await migrateOwnedSchema(
+      this.pool,
+      this.config.DATABASE_OWNER_URL,
+      { schema: 'orchestrator', folder: ORCHESTRATOR_MIGRATIONS, appendOnlyTables: ['audit_log'] },
+      createLogger('OrchestratorLifecycle'),
+    );
     await this.keys.load();
     await this.producer.connect();
     await this.fleet.start();
@@ -83,7 +88,6 @@ class OrchestratorLifecycle
     this.outbox.start();
     this.expiry.start();
     this.campaigns.start();
-    void this.config;
   }
 
   beforeApplicationShutdown(): void {

@@ -6,7 +6,13 @@ import { smdpCapacityByCarrierSchema } from './smdp/smdp-capacity';
 export const orchestratorConfigSchema = z.object({
   ...baseConfigShape,
   HTTP_PORT: env.port(3004),
-  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'),
+  DATABASE_URL: env.postgresUrl(),
+  /**
+   * The orchestrator schema's owner, for migrations only; the service then runs as DATABASE_URL's
+   * role, which may only append to the audit log and cannot drop its triggers. Unset: migrations
+   * run as the service role (which then owns the log; a warning says so at start).
+   */
+  DATABASE_OWNER_URL: env.postgresUrl().optional(),
   /** The eIM's private signing key (JWK, file mode 600); generated on first start when absent. */
   EIM_KEY_FILE: z.string().min(1),
   /**
@@ -18,13 +24,21 @@ export const orchestratorConfigSchema = z.object({
   SWAP_COOLDOWN_S: env.int(6 * 3600),
   SWAP_ANTI_FLAP_WINDOW_S: env.int(7 * 86_400),
   /**
-   * The coverage monitor keeps no cell per meter, so the swap policy's meter-fault rule (the
-   * meter's own carrier is fine around it) has region counts only: with this set, a degraded
-   * meter whose carrier's other meters in the region are fine is not swapped (`meter_fault`).
-   * Off by default: region counts hide a single cell's outage and lag the meter's own
-   * degradation (libs/domain/swap-policy/README.md).
+   * The swap policy's meter-fault rule (the meter's own carrier is fine around it) judges by the
+   * carrier's other meters in the meter's cell (orchestrator.meter_radio). With this set, a
+   * degraded meter with no other meter of its carrier on record in its cell is also not swapped
+   * (`meter_fault`) when the region's counts are fine. Off by default: region counts hide a
+   * single cell's outage and lag the meter's own degradation (libs/domain/swap-policy/README.md).
    */
   SWAP_METER_FAULT_FROM_REGION_PEERS: env.bool(false),
+  /**
+   * A meter counts among its cell's peers for the swap policy when its telemetry or coverage
+   * state is at most this old. 26 h: the slowest meters report every 24 h (device-interface §2),
+   * plus slack for a late report; the coverage monitor's events keep a reporting peer's state
+   * current meanwhile. Shorter would leave battery meters out of their cells; longer would count
+   * meters that left (moved, decommissioned, lost long ago).
+   */
+  SWAP_CELL_PEER_WINDOW_S: env.int(26 * 3600, 3600),
   /** Time after dispatch, on top of the meter's rollback window, before a swap expires. */
   SWAP_GRACE_S: env.int(60),
   SWEEP_INTERVAL_MS: env.int(500, 10),

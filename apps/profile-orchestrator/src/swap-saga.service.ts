@@ -38,6 +38,7 @@ import {
   tariffsOf,
   typicalMonthlyBytes,
 } from './policy/target';
+import { cellCoverageOf, selfStateOf } from './policy/meter-radio';
 import { redact, retryDelayMs, type Es2Outcome, type SmdpClient } from './smdp/smdp.client';
 import { ordersPerMinute } from './smdp/smdp-capacity';
 import { SwapsRepository, type InventoryRow, type SwapRow } from './swaps.repository';
@@ -360,8 +361,9 @@ export class SwapSagaService {
 
   /**
    * Asks @meterlink/swap-policy where (and whether) to move the meter, with every fact the eIM
-   * has. The caller holds the meter's lock (inventory()). Coverage is the region's per-carrier
-   * counts from the coverage monitor (coverage.carriers.v1), fresh ones only.
+   * has. The caller holds the meter's lock (inventory()). Coverage: the region's per-carrier
+   * counts from the coverage monitor (coverage.carriers.v1), fresh ones only, and the meter's
+   * cell from the orchestrator's own meter_radio (peers seen within SWAP_CELL_PEER_WINDOW_S).
    */
   async decide(
     client: PoolClient,
@@ -373,6 +375,13 @@ export class SwapSagaService {
     const regionCarriers = this.fleet.region(meter.region)?.carriers ?? [];
     const rows = await this.swaps.policyHistory(client, meter.meterId, now - 365 * 86_400_000);
     const history = rows.map(historyEntry).filter((h): h is PolicyHistoryEntry => h !== undefined);
+    const current = inventory.profiles.find((p) => p.state === 'enabled');
+    const cell = await this.swaps.cellCoverage(client, {
+      meterId: meter.meterId,
+      region: meter.region,
+      sinceMs: now - this.config.SWAP_CELL_PEER_WINDOW_S * 1000,
+      self: { carrierId: current?.carrierId ?? null, state: selfStateOf(cause) },
+    });
     return chooseTarget(
       {
         now,
@@ -386,6 +395,7 @@ export class SwapSagaService {
         ),
         coverage: coverageOf(
           this.coverage.region(meter.region, now - this.config.COVERAGE_STATS_MAX_AGE_S * 1000),
+          cellCoverageOf(cell.carriers),
         ),
         power: powerOf(meter, await this.swaps.battery(client, meter.meterId)),
         typicalMonthlyBytes: typicalMonthlyBytes(meter),

@@ -10,8 +10,7 @@ import {
 } from '@nestjs/common';
 import { type BatchingProducer, ensureTopics } from '@meterlink/kafka';
 import { HealthRegistry } from '@meterlink/observability';
-import { createPool, pingPostgres, type Pool } from '@meterlink/postgres';
-import { migrateRegistry } from './audit/schema-owner';
+import { createPool, migrateOwnedSchema, pingPostgres, type Pool } from '@meterlink/postgres';
 import { FileDeviceCaStore } from '@meterlink/device-pki';
 import { createLogger } from '@meterlink/observability';
 import type { RegistryConfig } from './config';
@@ -80,10 +79,10 @@ class RegistryLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    await migrateRegistry(
+    await migrateOwnedSchema(
       this.pool,
       this.config.DATABASE_OWNER_URL,
-      REGISTRY_MIGRATIONS,
+      { schema: 'registry', folder: REGISTRY_MIGRATIONS, appendOnlyTables: ['audit_log'] },
       createLogger('RegistryLifecycle'),
     );
     // The registry owns the fleet topics; creating missing contract topics here keeps a fresh

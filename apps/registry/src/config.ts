@@ -4,16 +4,13 @@ import { ConfigError, baseConfigShape, env, loadConfig } from '@meterlink/config
 export const registryConfigSchema = z.object({
   ...baseConfigShape,
   HTTP_PORT: env.port(3001),
-  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'),
+  DATABASE_URL: env.postgresUrl(),
   /**
    * The registry schema's owner, for migrations only; the service then runs as DATABASE_URL's
    * role, which may only append to the audit log and cannot drop its triggers. Unset: migrations
    * run as the service role (which then owns the log; a warning says so at start).
    */
-  DATABASE_OWNER_URL: z
-    .string()
-    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
-    .optional(),
+  DATABASE_OWNER_URL: env.postgresUrl().optional(),
   MQTT_URL: z.string().regex(/^mqtts?:\/\//, 'must be an mqtt:// or mqtts:// URL'),
   MQTT_ADMIN_USERNAME: z.string().min(1),
   MQTT_ADMIN_PASSWORD: env.secret(),

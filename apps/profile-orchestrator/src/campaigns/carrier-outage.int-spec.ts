@@ -211,8 +211,12 @@ describe('profile-orchestrator carrier outages and sleepy meters', () => {
       await h.traffic(meter!, enabled.iccid, enabled.carrierId, 12);
       await eventually(
         async () =>
-          (await pool.query('SELECT 1 FROM orchestrator.meter_battery WHERE meter_id = $1', [id]))
-            .rowCount === 1,
+          (
+            await pool.query(
+              'SELECT 1 FROM orchestrator.meter_radio WHERE meter_id = $1 AND battery_pct = 12',
+              [id],
+            )
+          ).rowCount === 1,
         { what: 'the battery report to be kept' },
       );
     } finally {

@@ -3,9 +3,10 @@ import { OrchestratorHarness } from '../test-support/orchestrator-harness';
 
 /**
  * The swap policy's meter-fault rule in the service, judged by the coverage monitor's region
- * counts (coverage.carriers.v1) since no cell data exists: SWAP_METER_FAULT_FROM_REGION_PEERS on.
- * With the default (off), swap-saga.int-spec's "judges candidate carriers…" shows the same lone
- * degraded meter swapped.
+ * counts (coverage.carriers.v1) with SWAP_METER_FAULT_FROM_REGION_PEERS on: these meters never
+ * report telemetry, so the orchestrator knows no cell of theirs (cell-peers.int-spec judges by
+ * cells). With the default (off), swap-saga.int-spec's "judges candidate carriers…" shows the
+ * same lone degraded meter swapped.
  */
 describe('profile-orchestrator meter fault from region peers', () => {
   const h = new OrchestratorHarness(5131, 5189, { SWAP_METER_FAULT_FROM_REGION_PEERS: 'true' });

@@ -104,7 +104,7 @@ describe('coverage facts from coverage.carriers.v1', () => {
       ...over,
     }) satisfies CoverageCarrierStatsRecord;
 
-  it('gives each carrier its region counts; cells and RSRP stay unknown', () => {
+  it('gives each carrier its region counts; the region’s RSRP stays unknown', () => {
     expect(
       coverageOf([
         stats('carrier-a', { meters: 40, healthy: 30, degraded: 4, lost: 6 }),
@@ -121,5 +121,13 @@ describe('coverage facts from coverage.carriers.v1', () => {
 
   it('knows nothing of a region without counts', () => {
     expect(coverageOf([])).toEqual({ region: {}, cell: {} });
+  });
+
+  it('passes the meter’s cell on beside the region counts', () => {
+    const cell = { 'carrier-a': { samples: 6, lost: 0, degraded: 1, medianRsrpDbm: -92 } };
+    expect(coverageOf([stats('carrier-a', {})], cell)).toEqual({
+      region: { 'carrier-a': { samples: 40, lost: 0, degraded: 0, medianRsrpDbm: null } },
+      cell,
+    });
   });
 });

@@ -86,16 +86,19 @@ export function tariffsOf(
 }
 
 /**
- * The region's per-carrier counts from coverage.carriers.v1. Cell-level counts are not kept by
- * the coverage monitor, and neither is a median RSRP: the policy sees both as unknown, so its
- * meter-fault rule can judge by region peers only (SWAP_METER_FAULT_FROM_REGION_PEERS).
+ * The region's per-carrier counts from coverage.carriers.v1 (the coverage monitor keeps no median
+ * RSRP: unknown to the policy there), with the meter's cell as the orchestrator's meter_radio
+ * has it (`cellCoverageOf`; empty when the meter's cell is unknown).
  */
-export function coverageOf(records: readonly CoverageCarrierStatsRecord[]): CoverageObservations {
+export function coverageOf(
+  records: readonly CoverageCarrierStatsRecord[],
+  cell: CoverageObservations['cell'] = {},
+): CoverageObservations {
   const region: CoverageObservations['region'] = Object.fromEntries(
     records.map((r) => [
       r.carrierId,
       { samples: r.meters, lost: r.lost, degraded: r.degraded, medianRsrpDbm: null },
     ]),
   );
-  return { region, cell: {} };
+  return { region, cell };
 }

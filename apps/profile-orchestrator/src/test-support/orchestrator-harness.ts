@@ -21,6 +21,7 @@ import {
   TopicRecorder,
   eventually,
   infraEnv,
+  stackVariables,
   testMeters,
   type TestMeter,
 } from '@meterlink/testing';
@@ -35,6 +36,8 @@ export type OutboundMessage = EsipaOutboundRecord['message'];
  */
 export class OrchestratorHarness {
   readonly infra = infraEnv();
+  /** Migrations run as the schema's owner, the service as DATABASE_URL's role (as deployed). */
+  readonly ownerUrl = stackVariables(['DATABASE_OWNER_URL']).DATABASE_OWNER_URL;
   readonly kafka = createKafka({
     brokers: this.infra.KAFKA_BROKERS.split(','),
     clientId: `int-orch-${randomBytes(3).toString('hex')}`,
@@ -72,6 +75,7 @@ export class OrchestratorHarness {
     const keyFile = join(mkdtempSync(join(tmpdir(), 'meterlink-eim-')), 'eim-key.json');
     this.env = {
       ...this.infra,
+      DATABASE_OWNER_URL: this.ownerUrl,
       LOG_LEVEL: 'info',
       EIM_KEY_FILE: keyFile,
       ORCHESTRATOR_API_TOKENS: [
@@ -362,12 +366,16 @@ export class OrchestratorHarness {
     return (await res.json()) as { iccid: string } | { reason: string };
   }
 
-  /** Telemetry seen on a profile, as ingestion writes it to meter.connectivity.v1. */
+  /**
+   * Telemetry seen on a profile, as ingestion writes it to meter.connectivity.v1; the radio is
+   * cell 1A2B3C at −90 dBm unless given.
+   */
   async traffic(
     meter: TestMeter,
     iccid: string,
     carrierId: string,
     batteryPct?: number,
+    radio: { cellId?: string | null; rsrp?: number | null } = {},
   ): Promise<void> {
     const seq = (this.seqs.get(meter.line.meterId) ?? 0) + 1;
     this.seqs.set(meter.line.meterId, seq);
@@ -387,8 +395,8 @@ export class OrchestratorHarness {
           carrierId,
           plmn: '23420',
           rat: 'nbiot',
-          cellId: '1A2B3C',
-          rsrp: -90,
+          cellId: radio.cellId === undefined ? '1A2B3C' : radio.cellId,
+          rsrp: radio.rsrp === undefined ? -90 : radio.rsrp,
           rsrq: -9,
           sinr: 6,
           attachFailures: 0,

@@ -1,63 +1,6 @@
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { Pool } from 'pg';
-import { withTransaction } from './transaction';
-import { createLogger } from '@meterlink/observability';
-
 export type { Pool, PoolClient } from 'pg';
-export { withTransaction };
+export { withTransaction } from './transaction';
+export { createPool, pingPostgres } from './pool';
+export { migrate } from './migrate';
+export * from './schema-owner';
 export * from './outbox';
-
-export function createPool(connectionString: string, applicationName: string, max = 10): Pool {
-  const pool = new Pool({
-    connectionString,
-    application_name: applicationName,
-    max,
-    connectionTimeoutMillis: 5_000,
-  });
-  // An idle client losing its connection must not crash the process; the next query reconnects.
-  pool.on('error', (error) =>
-    createLogger('pg').warn({ err: error }, 'idle PostgreSQL client error'),
-  );
-  return pool;
-}
-
-/**
- * Applies `NNN_name.sql` files from a folder in order, each once, inside a transaction and under
- * an advisory lock so that replicas starting together do not race. Each service owns one schema.
- */
-export async function migrate(pool: Pool, schema: string, folder: string): Promise<string[]> {
-  const log = createLogger('migrate');
-  const files = (await readdir(folder)).filter((f) => /^\d+_.+\.sql$/.test(f)).sort();
-  const applied: string[] = [];
-  await withTransaction(pool, async (client) => {
-    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`migrate:${schema}`]);
-    await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
-    await client.query(
-      `CREATE TABLE IF NOT EXISTS ${schema}.schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
-    );
-    const done = new Set(
-      (
-        await client.query<{ name: string }>(`SELECT name FROM ${schema}.schema_migrations`)
-      ).rows.map((r) => r.name),
-    );
-    for (const file of files) {
-      if (done.has(file)) continue;
-      await client.query(`SET LOCAL search_path TO ${schema}, public`);
-      await client.query(await readFile(join(folder, file), 'utf8'));
-      await client.query(`INSERT INTO ${schema}.schema_migrations (name) VALUES ($1)`, [file]);
-      applied.push(file);
-    }
-  });
-  if (applied.length > 0) log.info({ schema, applied }, 'migrations applied');
-  return applied;
-}
-
-export async function pingPostgres(pool: Pool): Promise<{ ok: boolean; detail?: string }> {
-  try {
-    await pool.query('SELECT 1');
-    return { ok: true };
-  } catch (error) {
-    return { ok: false, detail: error instanceof Error ? error.message : String(error) };
-  }
-}

@@ -31,6 +31,7 @@ export const env = {
   port: (fallback: number) => z.coerce.number().int().min(1).max(65_535).default(fallback),
   int: (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback),
   url: () => z.string().url(),
+  postgresUrl: () => z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'),
   csv: () =>
     z
       .string()
