@@ -20,6 +20,7 @@ import {
   SmdpSimProcess,
   TopicRecorder,
   eventually,
+  fleetRecordOf,
   infraEnv,
   stackVariables,
   testMeters,
@@ -288,21 +289,7 @@ export class OrchestratorHarness {
     }
     await this.publish(
       TOPICS.fleetMeters.name,
-      meters.map((m) => {
-        const { mqttPassword: _secret, ...line } = m.line;
-        void _secret;
-        return {
-          key: m.line.meterId,
-          value: {
-            ...line,
-            eventId: randomUUID(),
-            type: 'fleet.meter',
-            at: new Date().toISOString(),
-            status: 'active',
-            revision: 1,
-          },
-        };
-      }),
+      meters.map((m) => ({ key: m.line.meterId, value: fleetRecordOf(m) })),
     );
     for (const m of meters)
       await eventually(
