@@ -42,6 +42,7 @@ import { cellCoverageOf, selfStateOf } from './policy/meter-radio';
 import { redact, retryDelayMs, type Es2Outcome, type SmdpClient } from './smdp/smdp.client';
 import { ordersPerMinute } from './smdp/smdp-capacity';
 import { SwapsRepository, type InventoryRow, type SwapRow } from './swaps.repository';
+import { orderStep } from './smdp/order-step';
 
 const decisions = counter('orchestrator_swap_decisions_total', 'Swap decisions', ['outcome']);
 const swapStates = counter('orchestrator_swap_states_total', 'Swap state changes', [
@@ -528,9 +529,9 @@ export class SwapSagaService {
       iccid = order.value.iccid;
       const stillOrdering = await this.tx(async (client) => {
         const swap = await this.swaps.byId(client, claimed.swap_id, true);
-        if (!swap || swap.state !== 'requested' || swap.phase !== 'ordering') {
-          // Cancelled meanwhile: the order we just made is released.
-          if (swap)
+        const step = orderStep(swap);
+        if (!swap || step !== 'continue') {
+          if (swap && step === 'release')
             await this.swaps.update(client, swap.swap_id, {
               to_iccid: iccid,
               cancel_order_pending: true,
@@ -565,11 +566,13 @@ export class SwapSagaService {
     await this.tx(async (client) => {
       const swap = await this.swaps.byId(client, claimed.swap_id, true);
       const meter = this.fleet.meter(claimed.meter_id);
-      if (!swap || !meter || swap.state !== 'requested' || swap.phase !== 'ordering') {
-        if (swap)
+      const step = orderStep(swap);
+      if (!swap || !meter || step !== 'continue') {
+        // A meter gone from the fleet view (decommissioned) gets no download either.
+        if (swap && (step === 'release' || (step === 'continue' && !meter)))
           await this.swaps.update(client, swap.swap_id, {
             matching_id: matchingId,
-            cancel_order_pending: swap.state !== 'completed',
+            cancel_order_pending: true,
             next_attempt_at: new Date(),
           });
         return;
