@@ -10,7 +10,7 @@ const telemetry = (over: Partial<MeterConnectivityRecord>): MeterConnectivityRec
   eventId: '00000000-0000-4000-8000-000000000000',
   type: 'meter.connectivity',
   at: '2026-11-25T06:00:00.000Z',
-  receivedAt: '2026-11-25T06:00:01.000Z',
+  receivedAt: '2026-11-25T12:00:00.000Z',
   meterId: 'M-1',
   seq: 1,
   kind: 'electricity',
@@ -70,6 +70,14 @@ describe('meter radio rows from a batch', () => {
         at: new Date('2026-11-25T06:00:00.000Z'),
       },
     ]);
+  });
+
+  it('takes the receipt time for a meter whose clock runs ahead of the platform', () => {
+    const [report] = latestRadioReports(
+      [telemetry({ at: '2027-01-01T00:00:00.000Z', receivedAt: '2026-11-25T06:00:02.000Z' })],
+      () => 'north',
+    );
+    expect(report?.at).toEqual(new Date('2026-11-25T06:00:02.000Z'));
   });
 
   it('keeps the newest coverage state per meter and ignores carrier events', () => {

@@ -40,7 +40,7 @@ function newestPerMeter<T extends { meterId: string; at: Date }>(items: Iterable
   return [...latest.values()];
 }
 
-/** The batch's latest telemetry per meter (by its sentAt), placed in its fleet region. */
+/** The batch's latest telemetry per meter (by its sentAt, at most its receipt), placed in its fleet region. */
 export function latestRadioReports(
   records: readonly MeterConnectivityRecord[],
   regionOf: (meterId: string) => string | undefined,
@@ -53,7 +53,9 @@ export function latestRadioReports(
       cellId: r.cellId,
       rsrpDbm: r.rsrp,
       batteryPct: r.batteryPct ?? null,
-      at: new Date(r.at),
+      // A meter's clock that runs ahead would pin its row (newer-only writes) until real time
+      // caught up; the platform's receipt time bounds it.
+      at: new Date(Math.min(Date.parse(r.at), Date.parse(r.receivedAt))),
     })),
   );
 }
