@@ -30,6 +30,23 @@ const duplicates = counter(
 const ZONE_SLACK = `interval '14 hours'`;
 
 /**
+ * Adds the `wanted` marks (meter, month: readings, late readings, boundary changes) to the months
+ * the rating loop must look at again; shared by both ways of storing a batch.
+ */
+const MARK_DIRTY_PERIODS_SQL = `INSERT INTO billing.dirty_periods AS d (meter_id, period, readings, late_readings, boundary_changes)
+SELECT meter_id, period, readings, late_readings, boundary FROM wanted ORDER BY meter_id, period
+ON CONFLICT (meter_id, period) DO UPDATE SET
+  readings = d.readings + EXCLUDED.readings,
+  late_readings = d.late_readings + EXCLUDED.late_readings,
+  boundary_changes = d.boundary_changes + EXCLUDED.boundary_changes,
+  last_at = now()`;
+const indent = (sql: string, by: string): string =>
+  sql
+    .split('\n')
+    .map((line) => by + line)
+    .join('\n');
+
+/**
  * One statement per batch: the readings (a replayed one changes nothing), the months they fall
  * in marked dirty, and a rated neighbour month marked too when a reading became the first or last
  * of its month (the interpolated register value at the shared boundary may move).
@@ -76,13 +93,7 @@ WITH ins AS (
   WHERE m.boundary = 0 OR EXISTS (SELECT 1 FROM billing.rated_periods rp WHERE rp.meter_id = m.meter_id AND rp.period = m.period)
   GROUP BY 1, 2
 ), dirty AS (
-  INSERT INTO billing.dirty_periods AS d (meter_id, period, readings, late_readings, boundary_changes)
-  SELECT meter_id, period, readings, late_readings, boundary FROM wanted ORDER BY meter_id, period
-  ON CONFLICT (meter_id, period) DO UPDATE SET
-    readings = d.readings + EXCLUDED.readings,
-    late_readings = d.late_readings + EXCLUDED.late_readings,
-    boundary_changes = d.boundary_changes + EXCLUDED.boundary_changes,
-    last_at = now()
+${indent(MARK_DIRTY_PERIODS_SQL, '  ')}
   RETURNING 1
 )
 SELECT (SELECT count(*) FROM ins)::int AS stored, (SELECT count(*) FROM dirty)::int AS dirty`;
@@ -114,13 +125,7 @@ WITH marks AS (
          sum(boundary)::int AS boundary
   FROM marks GROUP BY 1, 2
 )
-INSERT INTO billing.dirty_periods AS d (meter_id, period, readings, late_readings, boundary_changes)
-SELECT meter_id, period, readings, late_readings, boundary FROM wanted ORDER BY meter_id, period
-ON CONFLICT (meter_id, period) DO UPDATE SET
-  readings = d.readings + EXCLUDED.readings,
-  late_readings = d.late_readings + EXCLUDED.late_readings,
-  boundary_changes = d.boundary_changes + EXCLUDED.boundary_changes,
-  last_at = now()`;
+${MARK_DIRTY_PERIODS_SQL}`;
 
 /** The order to insert rows in: meter by meter, each meter's in arrival order (see readingMarks). */
 function meterByMeter(cols: ReadingColumns, from: number): Uint32Array {
