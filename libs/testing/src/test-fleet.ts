@@ -88,6 +88,20 @@ export function manifestOf(meters: TestMeter[]): string {
   return meters.map((m) => JSON.stringify(m.line)).join('\n') + '\n';
 }
 
+/** A telemetry message's `radio`: good NB-IoT coverage in one fixed cell, on `iccid`. */
+function testRadio(iccid: string): Record<string, unknown> {
+  return {
+    rat: 'nbiot',
+    iccid,
+    plmn: '23415',
+    cellId: '1A2B3C',
+    rsrp: -95,
+    rsrq: -10,
+    sinr: 5,
+    attachFailures: 0,
+  };
+}
+
 /** A telemetry message of device-interface §2 with one reading. */
 export function telemetryMessage(
   meter: TestMeter,
@@ -108,16 +122,7 @@ export function telemetryMessage(
         value,
       },
     ],
-    radio: {
-      rat: 'nbiot',
-      iccid: enabled.iccid,
-      plmn: '23415',
-      cellId: '1A2B3C',
-      rsrp: -95,
-      rsrq: -10,
-      sinr: 5,
-      attachFailures: 0,
-    },
+    radio: testRadio(enabled.iccid),
     usage: { bytesUp: 300, bytesDown: 40 },
   };
 }
@@ -137,16 +142,7 @@ export function sampleTelemetry(): Record<string, unknown> & {
     sentAt: '2026-11-01T00:15:01.000Z',
     kind: 'electricity',
     readings: [{ at: '2026-11-01T00:15:00.000Z', register: 'energy_import_wh', value: 1_000_050 }],
-    radio: {
-      rat: 'nbiot',
-      iccid: '8944100000000000017',
-      plmn: '23415',
-      cellId: '1A2B3C',
-      rsrp: -95,
-      rsrq: -10,
-      sinr: 5,
-      attachFailures: 0,
-    },
+    radio: testRadio('8944100000000000017'),
     usage: { bytesUp: 420, bytesDown: 96 },
   };
 }

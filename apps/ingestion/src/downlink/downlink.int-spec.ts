@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { TOPICS, type EsipaOutboundRecord } from '@meterlink/contracts';
 import { createKafka } from '@meterlink/kafka';
 import {
@@ -10,6 +10,7 @@ import {
   infraEnv,
   manifestOf,
   testMeters,
+  type TestMeter,
 } from '@meterlink/testing';
 
 /**
@@ -25,6 +26,16 @@ describe('ingestion downlink', () => {
     logTag: 'int-downlink',
   });
   const [meter] = testMeters(1);
+  /** The meter's persistent MQTT 5 session: what the broker queued for it survives a reconnect. */
+  const sessionOf = (m: TestMeter): IClientOptions => ({
+    clientId: m.line.meterId,
+    username: m.line.meterId,
+    password: m.line.mqttPassword,
+    protocolVersion: 5,
+    clean: false,
+    properties: { sessionExpiryInterval: 3600 },
+    reconnectPeriod: 0,
+  });
   let client: MqttClient | undefined;
 
   beforeAll(async () => {
@@ -42,15 +53,7 @@ describe('ingestion downlink', () => {
 
   it('answers a getEimPackage poll with noEimPackageAvailable on the meter’s down/esipa', async () => {
     const id = meter!.line.meterId;
-    client = await mqtt.connectAsync(infra.MQTT_URL, {
-      clientId: id,
-      username: id,
-      password: meter!.line.mqttPassword,
-      protocolVersion: 5,
-      clean: false,
-      properties: { sessionExpiryInterval: 3600 },
-      reconnectPeriod: 0,
-    });
+    client = await mqtt.connectAsync(infra.MQTT_URL, sessionOf(meter!));
     const received: { topic: string; body: Record<string, unknown> }[] = [];
     client.on('message', (topic, payload) => {
       received.push({ topic, body: JSON.parse(payload.toString()) as Record<string, unknown> });
@@ -125,15 +128,7 @@ describe('ingestion downlink', () => {
     }
     const received: number[][] = [];
     // The session's queue arrives right behind the CONNACK: listen before connecting.
-    client = mqtt.connect(infra.MQTT_URL, {
-      clientId: id,
-      username: id,
-      password: meter!.line.mqttPassword,
-      protocolVersion: 5,
-      clean: false,
-      properties: { sessionExpiryInterval: 3600 },
-      reconnectPeriod: 0,
-    });
+    client = mqtt.connect(infra.MQTT_URL, sessionOf(meter!));
     client.on('message', (_topic, payload) => {
       const body = JSON.parse(payload.toString()) as { seqNumbers?: number[] };
       if (body.seqNumbers) received.push(body.seqNumbers);
