@@ -20,7 +20,7 @@ describe('coverage.events.v1 schema', () => {
     },
     { outageId: null },
   ).record;
-  const carrierEvent = carrierEventRecord('carrier-a', 'north', {
+  const outageOpened = (): Parameters<typeof carrierEventRecord>[2] => ({
     type: 'carrier.outage',
     outageId: 'outage-1',
     at,
@@ -29,7 +29,8 @@ describe('coverage.events.v1 schema', () => {
     share: 0.3,
     baseline: 0.02,
     openedAt: at,
-  }).record;
+  });
+  const carrierEvent = carrierEventRecord('carrier-a', 'north', outageOpened()).record;
   const without = (record: object, field: string): Record<string, unknown> =>
     Object.fromEntries(Object.entries(record).filter(([k]) => k !== field));
   const problems = (record: unknown): string[] => {
@@ -63,19 +64,10 @@ describe('coverage.events.v1 schema', () => {
 
   it('carries on carrier.outage, not on extra meter events, the meters already unhealthy', () => {
     const since = at - 15 * 60_000;
-    const outage = withAttribution(
-      carrierEventRecord('carrier-a', 'north', {
-        type: 'carrier.outage',
-        outageId: 'outage-1',
-        at,
-        population: 40,
-        unhealthy: 12,
-        share: 0.3,
-        baseline: 0.02,
-        openedAt: at,
-      }),
-      { since, meters: 11 },
-    );
+    const outage = withAttribution(carrierEventRecord('carrier-a', 'north', outageOpened()), {
+      since,
+      meters: 11,
+    });
     expect(outage.key).toBe('carrier-a/north');
     expect(outage.record).toMatchObject({
       type: 'carrier.outage',
