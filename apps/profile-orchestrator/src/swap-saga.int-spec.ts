@@ -220,13 +220,7 @@ describe('profile-orchestrator swap saga', () => {
     const [meter] = await h.meters(1);
     const [stranger] = testMeters(1);
     const id = meter!.line.meterId;
-    const { body } = await h.api(
-      'POST',
-      `/v1/meters/${id}/swaps`,
-      { targetCarrierId: h.carriers.b },
-      'operator',
-    );
-    const pkg = await eventually(() => h.packages(id)[0], { what: 'the enable package' });
+    const { swapId, pkg } = await h.operatorSwap(id);
     const forgedBefore = await readMetric(h.service.baseUrl, 'orchestrator_invalid_results_total', {
       reason: 'bad_signature',
     });
@@ -266,9 +260,7 @@ describe('profile-orchestrator swap saga', () => {
     });
     expect(h.swapRecords(id).map((r) => r.state)).toEqual(['requested', 'dispatched', 'completed']);
     const history = await h.api('GET', `/v1/meters/${id}/swaps`, undefined, 'viewer');
-    expect(history.body.swaps).toEqual([
-      expect.objectContaining({ swapId: body.swapId, state: 'completed' }),
-    ]);
+    expect(history.body.swaps).toEqual([expect.objectContaining({ swapId, state: 'completed' })]);
   });
 
   it('judges candidate carriers by the coverage monitor’s counts in the region', async () => {
@@ -461,13 +453,7 @@ describe('profile-orchestrator swap saga', () => {
   it('follows a meter that ran an expired package after all: the late result moves its inventory', async () => {
     const [meter] = await h.meters(1, { kind: 'gas', reportIntervalS: 2, rollbackWindowS: 1 });
     const id = meter!.line.meterId;
-    const { body } = await h.api(
-      'POST',
-      `/v1/meters/${id}/swaps`,
-      { targetCarrierId: h.carriers.b },
-      'operator',
-    );
-    const pkg = await eventually(() => h.packages(id)[0], { what: 'the enable package' });
+    const { swapId, pkg } = await h.operatorSwap(id);
     await eventually(() => h.swapRecords(id).some((r) => r.state === 'expired'), {
       timeoutMs: 30_000,
       what: 'the swap to expire',
@@ -475,10 +461,9 @@ describe('profile-orchestrator swap saga', () => {
     const target = pkg.psmoList[0]!.op === 'enable' ? pkg.psmoList[0]!.iccid : '';
     // The broker still held the package; the meter ran it and reports success from carrier b.
     await h.result(meter!, pkg, 5);
-    const reconciled = await eventually(
-      () => h.swapRecords(id).find((r) => r.swapId !== body.swapId),
-      { what: 'the late result reconciled on the profile timeline' },
-    );
+    const reconciled = await eventually(() => h.swapRecords(id).find((r) => r.swapId !== swapId), {
+      what: 'the late result reconciled on the profile timeline',
+    });
     expect(reconciled).toMatchObject({
       state: 'completed',
       trigger: 'device-fallback',
@@ -501,13 +486,13 @@ describe('profile-orchestrator swap saga', () => {
         dupBefore + 1,
       { what: 'the retransmission counted as a duplicate' },
     );
-    expect(h.swapRecords(id).filter((r) => r.swapId !== body.swapId)).toHaveLength(1);
+    expect(h.swapRecords(id).filter((r) => r.swapId !== swapId)).toHaveLength(1);
     const audit = await h.api('GET', `/v1/audit?meterId=${id}`);
     expect(
       (audit.body.entries as { action: string; detail: Record<string, unknown> }[]).find(
         (e) => e.action === 'swap.late-result-reconciled',
       )?.detail,
-    ).toMatchObject({ lateSwapId: body.swapId, toIccid: target });
+    ).toMatchObject({ lateSwapId: swapId, toIccid: target });
   });
 
   it('starts one swap for a coverage event delivered twice', async () => {

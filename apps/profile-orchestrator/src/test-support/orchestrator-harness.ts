@@ -440,6 +440,23 @@ export class OrchestratorHarness {
   }
 
   /** The eIM packages sent to a meter, decoded (the meter side verifies nothing here). */
+  /**
+   * An operator's swap of the meter to carrier b through the API (accepted: 202), and the enable
+   * package it sends the meter.
+   */
+  async operatorSwap(meterId: string): Promise<{ swapId: string; pkg: EimPackagePayload }> {
+    const { status, body } = await this.api(
+      'POST',
+      `/v1/meters/${meterId}/swaps`,
+      { targetCarrierId: this.carriers.b },
+      'operator',
+    );
+    if (status !== 202)
+      throw new Error(`swap of ${meterId} refused: ${status} ${JSON.stringify(body)}`);
+    const pkg = await eventually(() => this.packages(meterId)[0], { what: 'the enable package' });
+    return { swapId: String(body.swapId), pkg };
+  }
+
   packages(meterId: string): EimPackagePayload[] {
     return this.outbound(meterId)
       .filter((m): m is Extract<OutboundMessage, { type: 'eimPackage' }> => m.type === 'eimPackage')
